@@ -1,0 +1,268 @@
+// fastnn._C: array -> view conversion, exception mapping, one def per kernel.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+
+#include "fastnn/dispatch.h"
+#include "fastnn/errors.h"
+#include "fastnn/gemm.h"
+#include "fastnn/view.h"
+#include "build_config.h"
+
+#ifdef FASTNN_WITH_CUDA
+#include "fastnn/cuda_runtime.h"
+#endif
+#ifdef FASTNN_WITH_OPENMP
+#include <omp.h>
+#endif
+
+namespace py = pybind11;
+using namespace fastnn;
+
+namespace {
+
+DType dtype_from_kind(char kind, std::int64_t size) {
+    switch (kind) {
+        case 'f': return size == 4 ? DType::float32 : size == 8 ? DType::float64 : size == 2 ? DType::float16 : DType::other;
+        case 'i': return size == 1 ? DType::int8 : size == 2 ? DType::int16 : size == 4 ? DType::int32 : size == 8 ? DType::int64 : DType::other;
+        case 'u': return size == 1 ? DType::uint8 : DType::other;
+        case 'b': return DType::boolean;
+        default: return DType::other;
+    }
+}
+
+void set_strides_from_bytes(View& v, const std::int64_t* byte_strides) {
+    for (int i = 0; i < v.ndim; ++i) {
+        if (byte_strides[i] % v.itemsize != 0) v.strides_whole = false;
+        v.strides[i] = byte_strides[i] / v.itemsize;
+    }
+}
+
+View numpy_view(const char* op, const char* arg, const py::array& arr) {
+    View v;
+    v.device = Device::cpu;
+    v.ndim = int(arr.ndim());
+    if (v.ndim > kMaxDims)
+        throw ValueError(message(op, ": argument '", arg, "' has ", v.ndim, " dimensions, at most ", kMaxDims, " are supported"));
+    const py::dtype dt = arr.dtype();
+    v.itemsize = dt.itemsize();
+    v.dtype = dtype_from_kind(dt.kind(), v.itemsize);
+    if (v.dtype != DType::other && dt.byteorder() == '>') v.dtype = DType::other;  // non-native byte order
+    if (v.dtype == DType::other) v.dtype_str = py::str(dt).cast<std::string>();
+    std::int64_t byte_strides[kMaxDims];
+    for (int i = 0; i < v.ndim; ++i) {
+        v.shape[i] = arr.shape(i);
+        byte_strides[i] = arr.strides(i);
+    }
+    set_strides_from_bytes(v, byte_strides);
+    v.readonly = !arr.writeable();
+    v.data = const_cast<void*>(arr.data());
+    return v;
+}
+
+View cuda_view(const char* op, const char* arg, const py::handle& obj) {
+    const py::dict cai = obj.attr("__cuda_array_interface__");
+    View v;
+    v.device = Device::cuda;
+    const py::tuple shape = cai["shape"];
+    v.ndim = int(shape.size());
+    if (v.ndim > kMaxDims)
+        throw ValueError(message(op, ": argument '", arg, "' has ", v.ndim, " dimensions, at most ", kMaxDims, " are supported"));
+    const std::string typestr = cai["typestr"].cast<std::string>();
+    v.itemsize = typestr.size() > 2 ? std::stoll(typestr.substr(2)) : 0;
+    v.dtype = typestr.size() > 2 && typestr[0] != '>' ? dtype_from_kind(typestr[1], v.itemsize) : DType::other;
+    if (v.dtype == DType::other) v.dtype_str = typestr;
+    if (v.itemsize <= 0) throw TypeError(message(op, ": argument '", arg, "' has an unusable typestr '", typestr, "'"));
+    for (int i = 0; i < v.ndim; ++i) v.shape[i] = shape[i].cast<std::int64_t>();
+    std::int64_t byte_strides[kMaxDims];
+    if (!cai.contains("strides") || cai["strides"].is_none()) {
+        std::int64_t s = v.itemsize;
+        for (int i = v.ndim - 1; i >= 0; --i) {
+            byte_strides[i] = s;
+            s *= v.shape[i];
+        }
+    } else {
+        const py::tuple st = cai["strides"];
+        for (int i = 0; i < v.ndim; ++i) byte_strides[i] = st[i].cast<std::int64_t>();
+    }
+    set_strides_from_bytes(v, byte_strides);
+    const py::tuple data = cai["data"];
+    v.data = reinterpret_cast<void*>(data[0].cast<std::uintptr_t>());
+    v.readonly = data[1].cast<bool>();
+    if (py::hasattr(obj, "device")) {
+        const py::object dev = obj.attr("device");
+        if (py::hasattr(dev, "id")) v.device_id = dev.attr("id").cast<int>();
+    }
+    return v;
+}
+
+// Builds the view of a NumPy array or of anything exposing __cuda_array_interface__.
+View to_view(const char* op, const char* arg, const py::handle& obj) {
+    if (py::isinstance<py::array>(obj)) return numpy_view(op, arg, py::reinterpret_borrow<py::array>(obj));
+    if (py::hasattr(obj, "__cuda_array_interface__")) return cuda_view(op, arg, obj);
+    throw TypeError(message(op, ": argument '", arg, "' must be a numpy.ndarray or cupy.ndarray, got ",
+                            py::str(py::type::of(obj).attr("__name__")).cast<std::string>()));
+}
+
+void check_matrix(const char* op, const char* arg, const View& v) {
+    check_dtype(op, arg, v, DType::float32);
+    check_ndim(op, arg, v, 2);
+    check_rows_contiguous(op, arg, v);
+}
+
+std::int64_t leading_dim(const View& v) { return v.shape[0] > 1 ? v.strides[0] : std::max<std::int64_t>(v.shape[1], 1); }
+
+#ifndef FASTNN_WITH_CUDA
+[[noreturn]] void no_cuda(const char* op) {
+    throw RuntimeError(message(op, ": the arguments are CUDA arrays but fastnn was built without CUDA "
+                                   "(reinstall with nvcc on PATH, or FASTNN_CUDA=ON to require it)"));
+}
+#endif
+
+void gemm_binding(const py::handle& a_obj, const py::handle& b_obj, const py::handle& out_obj, bool trans_a,
+                  bool trans_b, float alpha, float beta, const py::handle& bias_obj, int activation,
+                  std::uintptr_t stream) {
+    const char* op = "gemm";
+    const View a = to_view(op, "a", a_obj);
+    const View b = to_view(op, "b", b_obj);
+    const View c = to_view(op, "out", out_obj);
+    check_matrix(op, "a", a);
+    check_matrix(op, "b", b);
+    check_matrix(op, "out", c);
+    check_same_device(op, "b", b, "a", a);
+    check_same_device(op, "out", c, "a", a);
+    check_writable(op, "out", c);
+
+    const std::int64_t m = trans_a ? a.shape[1] : a.shape[0];
+    const std::int64_t k = trans_a ? a.shape[0] : a.shape[1];
+    const std::int64_t kb = trans_b ? b.shape[1] : b.shape[0];
+    const std::int64_t n = trans_b ? b.shape[0] : b.shape[1];
+    if (kb != k)
+        throw ValueError(message(op, ": inner dimensions do not match: op(a) is ", m, "x", k, " (a has shape ",
+                                 shape_str(a), trans_a ? ", transposed" : "", ") but op(b) is ", kb, "x", n,
+                                 " (b has shape ", shape_str(b), trans_b ? ", transposed" : "", ")"));
+    if (c.shape[0] != m || c.shape[1] != n)
+        throw ValueError(message(op, ": argument 'out' must have shape (", m, ", ", n, "), got ", shape_str(c)));
+    if (activation != int(Activation::none) && activation != int(Activation::relu))
+        throw ValueError(message(op, ": unknown activation code ", activation, " (expected 0 = none or 1 = relu)"));
+    check_no_overlap(op, "out", c, "a", a);
+    check_no_overlap(op, "out", c, "b", b);
+
+    GemmArgs g;
+    g.trans_a = trans_a;
+    g.trans_b = trans_b;
+    g.m = m;
+    g.n = n;
+    g.k = k;
+    g.alpha = alpha;
+    g.beta = beta;
+    g.a = a.ptr<const float>();
+    g.lda = leading_dim(a);
+    g.b = b.ptr<const float>();
+    g.ldb = leading_dim(b);
+    g.c = c.ptr<float>();
+    g.ldc = leading_dim(c);
+    g.activation = static_cast<Activation>(activation);
+    if (!bias_obj.is_none()) {
+        const View bias = to_view(op, "bias", bias_obj);
+        check_dtype(op, "bias", bias, DType::float32);
+        check_ndim(op, "bias", bias, 1);
+        check_rows_contiguous(op, "bias", bias);
+        check_same_device(op, "bias", bias, "a", a);
+        if (bias.shape[0] != n)
+            throw ValueError(message(op, ": argument 'bias' must have shape (", n, ",) to match the ", n,
+                                     " output columns, got ", shape_str(bias)));
+        check_no_overlap(op, "out", c, "bias", bias);
+        g.bias = bias.ptr<const float>();
+    }
+
+    if (a.device == Device::cpu) {
+        py::gil_scoped_release release;
+        cpu::gemm(g);
+        return;
+    }
+#ifdef FASTNN_WITH_CUDA
+    cuda::gemm(g, stream);
+#else
+    (void)stream;
+    no_cuda(op);
+#endif
+}
+
+py::dict build_info() {
+    py::dict d;
+    d["version"] = FASTNN_VERSION;
+    d["build_type"] = FASTNN_BUILD_TYPE;
+    d["compiler"] = FASTNN_CXX_COMPILER;
+#ifdef FASTNN_WITH_OPENMP
+    d["openmp"] = true;
+#else
+    d["openmp"] = false;
+#endif
+#ifdef FASTNN_WITH_CUDA
+    d["cuda"] = true;
+    d["cuda_compiler"] = FASTNN_CUDA_COMPILER;
+    d["cuda_architectures"] = FASTNN_CUDA_ARCHS;
+#else
+    d["cuda"] = false;
+#endif
+    return d;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+    m.doc() = "fastnn's compiled kernels (C++ for the CPU, CUDA for the GPU)";
+
+    py::register_exception_translator([](std::exception_ptr p) {
+        try {
+            if (p) std::rethrow_exception(p);
+        } catch (const fastnn::ValueError& e) {
+            PyErr_SetString(PyExc_ValueError, e.what());
+        } catch (const fastnn::TypeError& e) {
+            PyErr_SetString(PyExc_TypeError, e.what());
+        } catch (const fastnn::RuntimeError& e) {
+            PyErr_SetString(PyExc_RuntimeError, e.what());
+        }
+    });
+
+    m.def("gemm", &gemm_binding, py::arg("a"), py::arg("b"), py::arg("out"), py::arg("trans_a") = false,
+          py::arg("trans_b") = false, py::arg("alpha") = 1.0f, py::arg("beta") = 0.0f, py::arg("bias") = py::none(),
+          py::arg("activation") = 0, py::arg("stream") = 0,
+          "out = alpha * op(a) @ op(b) + beta * out [+ bias] [relu], float32, on the device of the arguments. "
+          "activation: 0 = none, 1 = relu. stream: cudaStream_t as an integer (CUDA only).");
+
+    m.def("set_num_threads", &fastnn::set_num_threads, py::arg("n"));
+    m.def("get_num_threads", &fastnn::num_threads);
+    m.def("max_threads", [] {
+#ifdef FASTNN_WITH_OPENMP
+        return omp_get_num_procs();
+#else
+        return 1;
+#endif
+    });
+    m.def("cpu_isa", [] { return std::string(isa_name(active_isa())); });
+    m.def("best_cpu_isa", [] { return std::string(isa_name(best_isa())); });
+    m.def("set_cpu_isa", &fastnn::set_isa, py::arg("name"),
+          "Force the CPU kernels onto 'avx512', 'avx2' or 'portable' (for testing every path).");
+    m.def("build_info", &build_info);
+
+    m.def("cuda_device_count", [] {
+#ifdef FASTNN_WITH_CUDA
+        std::string why;
+        const int n = cuda::device_count(&why);
+        return py::make_tuple(n, why);
+#else
+        return py::make_tuple(0, std::string("fastnn was built without CUDA"));
+#endif
+    });
+    m.def("cuda_device_name", [] {
+#ifdef FASTNN_WITH_CUDA
+        return cuda::device_name();
+#else
+        return std::string();
+#endif
+    });
+}

@@ -1,0 +1,20 @@
+// Lazy CUDA probing, compiled only when fastnn is built with CUDA
+// (FASTNN_WITH_CUDA). Nothing here runs at import time.
+#pragma once
+
+#include <string>
+
+namespace fastnn::cuda {
+
+// Number of usable devices; 0 when there is no driver or no GPU. Never throws.
+// On 0, *why (if given) receives cudaGetErrorString of the failure.
+int device_count(std::string* why = nullptr);
+
+// Name of the current device ("" when none).
+std::string device_name();
+
+// Throws fastnn::RuntimeError("<op>: CUDA error: <cudaGetErrorString>") when
+// err != cudaSuccess. err is a cudaError_t passed as int.
+void check(int err, const char* op);
+
+}  // namespace fastnn::cuda

@@ -1,0 +1,39 @@
+"""fastnn: neural networks from Python on our own C++ and CUDA kernels.
+
+Arrays are NumPy arrays on the CPU and CuPy arrays on the GPU; every hot
+kernel is ours (``fastnn._C``), and ``fastnn.reference`` is its pure-NumPy
+twin.
+"""
+
+import numbers
+
+from fastnn import _C, reference
+from fastnn.backend import cuda_available
+from fastnn.info import info
+from fastnn.ops import gemm, matmul
+
+__version__ = _C.build_info()["version"]
+
+
+def set_num_threads(n: int) -> None:
+    """Number of CPU threads the kernels use (default: the CPUs available to the process)."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"set_num_threads: n must be an int >= 1, got {type(n).__name__}")
+    _C.set_num_threads(int(n))
+
+
+def get_num_threads() -> int:
+    """Number of CPU threads the kernels use."""
+    return _C.get_num_threads()
+
+
+__all__ = [
+    "__version__",
+    "cuda_available",
+    "gemm",
+    "get_num_threads",
+    "info",
+    "matmul",
+    "reference",
+    "set_num_threads",
+]

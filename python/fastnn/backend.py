@@ -1,0 +1,56 @@
+"""Where arrays live: NumPy on the CPU, CuPy on the GPU (DESIGN.md §3).
+
+CuPy is optional and imported only when a CUDA array is actually seen, so
+importing fastnn never needs CuPy, a GPU or a CUDA driver.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from fastnn import _C
+
+
+def is_cuda_array(x) -> bool:
+    """True for CuPy arrays (anything exposing ``__cuda_array_interface__``)."""
+    return hasattr(x, "__cuda_array_interface__") and not isinstance(x, np.ndarray)
+
+
+def array_module(x):
+    """``cupy`` for CUDA arrays, ``numpy`` otherwise."""
+    if is_cuda_array(x):
+        import cupy
+
+        return cupy
+    return np
+
+
+def cuda_stream(x) -> int:
+    """The CUDA stream kernels on ``x`` run on: CuPy's current stream (0 on the CPU)."""
+    if is_cuda_array(x):
+        import cupy
+
+        return cupy.cuda.get_current_stream().ptr
+    return 0
+
+
+@functools.lru_cache(maxsize=None)
+def cuda_status() -> tuple[bool, str]:
+    """(usable, reason): whether fastnn can run on a GPU here, and why not."""
+    if not _C.build_info()["cuda"]:
+        return False, "fastnn was built without CUDA"
+    count, why = _C.cuda_device_count()
+    if count == 0:
+        return False, f"no usable CUDA device ({why})"
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        return False, "CuPy is not installed (pip install fastnn[gpu])"
+    return True, f"{count} device(s), {_C.cuda_device_name()}"
+
+
+def cuda_available() -> bool:
+    """True when fastnn was built with CUDA, a GPU and driver are present and CuPy imports."""
+    return cuda_status()[0]

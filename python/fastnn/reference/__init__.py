@@ -1,0 +1,9 @@
+"""fastnn.reference: a pure-NumPy twin of every fastnn kernel (forward and backward).
+
+Public on purpose: the tests use it as the oracle (fed float64), the
+benchmarks as the baseline (fed float32), and users to learn or to check.
+"""
+
+from fastnn.reference.gemm import gemm, matmul
+
+__all__ = ["gemm", "matmul"]
