@@ -68,6 +68,18 @@ def test_tile_edges(rng, isa, transpose_a, transpose_b):
                      activation="relu")
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n", range(1, 18))
+def test_every_narrow_width(rng, threads, n):
+    # Outputs up to 16 wide take a column kernel specialised for each width on
+    # AVX-512; m = 700 gives both threads work and leaves a partial 16-row block.
+    fastnn.set_num_threads(threads)
+    for transpose_a in (False, True):
+        for transpose_b in (False, True):
+            run_case(rng, 700, 45, n, transpose_a=transpose_a, transpose_b=transpose_b, alpha=1.5, beta=0.5,
+                     use_bias=True, activation="relu")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("transpose_a,transpose_b", [(False, False), (True, True)])

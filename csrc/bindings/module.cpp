@@ -112,6 +112,18 @@ void check_matrix(const char* op, const char* arg, const View& v) {
     check_rows_contiguous(op, arg, v);
 }
 
+// A column-major matrix (x.T of a C-contiguous x) is read in place as the
+// transpose of its row-major transpose: flip the view and the flag.
+View row_major(const View& v, bool& transposed) {
+    View t = v;
+    if (v.ndim == 2 && v.strides_whole && v.shape[0] > 1 && v.shape[1] > 1 && v.strides[0] == 1 && v.strides[1] != 1) {
+        std::swap(t.shape[0], t.shape[1]);
+        std::swap(t.strides[0], t.strides[1]);
+        transposed = !transposed;
+    }
+    return t;
+}
+
 std::int64_t leading_dim(const View& v) { return v.shape[0] > 1 ? v.strides[0] : std::max<std::int64_t>(v.shape[1], 1); }
 
 #ifndef FASTNN_WITH_CUDA
@@ -125,9 +137,12 @@ void gemm_binding(const py::handle& a_obj, const py::handle& b_obj, const py::ha
                   bool trans_b, float alpha, float beta, const py::handle& bias_obj, int activation,
                   std::uintptr_t stream) {
     const char* op = "gemm";
-    const View a = to_view(op, "a", a_obj);
-    const View b = to_view(op, "b", b_obj);
+    const bool ta_given = trans_a, tb_given = trans_b;
+    const View a_given = to_view(op, "a", a_obj);
+    const View b_given = to_view(op, "b", b_obj);
     const View c = to_view(op, "out", out_obj);
+    const View a = row_major(a_given, trans_a);
+    const View b = row_major(b_given, trans_b);
     check_matrix(op, "a", a);
     check_matrix(op, "b", b);
     check_matrix(op, "out", c);
@@ -141,8 +156,8 @@ void gemm_binding(const py::handle& a_obj, const py::handle& b_obj, const py::ha
     const std::int64_t n = trans_b ? b.shape[0] : b.shape[1];
     if (kb != k)
         throw ValueError(message(op, ": inner dimensions do not match: op(a) is ", m, "x", k, " (a has shape ",
-                                 shape_str(a), trans_a ? ", transposed" : "", ") but op(b) is ", kb, "x", n,
-                                 " (b has shape ", shape_str(b), trans_b ? ", transposed" : "", ")"));
+                                 shape_str(a_given), ta_given ? ", transposed" : "", ") but op(b) is ", kb, "x", n,
+                                 " (b has shape ", shape_str(b_given), tb_given ? ", transposed" : "", ")"));
     if (c.shape[0] != m || c.shape[1] != n)
         throw ValueError(message(op, ": argument 'out' must have shape (", m, ", ", n, "), got ", shape_str(c)));
     if (activation != int(Activation::none) && activation != int(Activation::relu))

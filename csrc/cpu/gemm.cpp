@@ -27,13 +27,15 @@ namespace fastnn::cpu {
 
 namespace {
 
-constexpr std::int64_t KC = 256;  // packed A panel (MR x KC) stays in L1
-constexpr std::int64_t NC = 512;  // packed B block (KC x NC, 512 KiB) stays in L2
+constexpr std::int64_t KC = 256;   // packed A panel (MR x KC) stays in L1
+constexpr std::int64_t NC = 2048;  // packed B block (KC x NC, 2 MiB) stays in L3; a wide block
+                                   // means A is packed fewer times (measured best on Zen 4)
+constexpr std::int64_t kInPlaceMaxPanels = 2;
 
-MicroKernel select_kernel() {
+MicroKernel select_kernel(std::int64_t n) {
     switch (active_isa()) {
 #ifdef FASTNN_X86
-        case Isa::avx512: return microkernel_avx512();
+        case Isa::avx512: return n <= 16 ? microkernel_avx512_narrow() : microkernel_avx512();
         case Isa::avx2: return microkernel_avx2();
 #endif
         default: return microkernel_portable();
@@ -45,6 +47,15 @@ std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; 
 // Rows [i0, i0 + m) and inner indices [p0, p0 + kc) of op(A) -> ap[p * MR + r],
 // rows m..MR-1 zero-filled.
 void pack_a(const GemmArgs& g, std::int64_t i0, int m, std::int64_t p0, std::int64_t kc, int MR, float* ap) {
+#ifdef FASTNN_X86
+    if (MR % 8 == 0 && active_isa() != Isa::portable) {
+        if (g.trans_a)
+            pack_copy_avx2(g.a + p0 * g.lda + i0, g.lda, m, kc, MR, ap);
+        else
+            pack_transposed_avx2(g.a + i0 * g.lda + p0, g.lda, m, kc, MR, ap);
+        return;
+    }
+#endif
     if (!g.trans_a) {
         for (int r = 0; r < m; ++r) {
             const float* src = g.a + (i0 + r) * g.lda + p0;
@@ -65,6 +76,15 @@ void pack_a(const GemmArgs& g, std::int64_t i0, int m, std::int64_t p0, std::int
 // Columns [j0, j0 + n) and inner indices [p0, p0 + kc) of op(B) -> bp[p * NR + c],
 // columns n..NR-1 zero-filled.
 void pack_b(const GemmArgs& g, std::int64_t j0, int n, std::int64_t p0, std::int64_t kc, int NR, float* bp) {
+#ifdef FASTNN_X86
+    if (NR % 8 == 0 && active_isa() != Isa::portable) {
+        if (g.trans_b)
+            pack_transposed_avx2(g.b + j0 * g.ldb + p0, g.ldb, n, kc, NR, bp);
+        else
+            pack_copy_avx2(g.b + p0 * g.ldb + j0, g.ldb, n, kc, NR, bp);
+        return;
+    }
+#endif
     if (!g.trans_b) {
         for (std::int64_t p = 0; p < kc; ++p) {
             const float* src = g.b + (p0 + p) * g.ldb + j0;
@@ -97,18 +117,32 @@ void epilogue_only(const GemmArgs& g) {
 }
 
 // How the threads split the micro-tiles of one block: tm groups along M times
-// tn groups along N, choosing the split whose busiest thread has least work.
+// tn groups along N. Splitting along N only (tm == 1) lets each thread pack
+// the B panels it uses itself, with no barrier, and keeps them in its own
+// cache, but every thread then packs all of A; splitting along M shares the
+// B packing (and a barrier) instead. Pick the split with the least estimated
+// cycles for the busiest thread, per unit of kc:
+//   micro-tile   MR * NR / 16   (16 FMA lanes per cycle, AVX2 or AVX-512)
+//   A panel      MR             (transposing pack, ~1 cycle per float; free
+//                                when read in place, see kInPlaceMaxPanels)
+//   B panel      NR / 2         (a thread in an M split touches all of them)
+//   barrier      ~2000 cycles
 struct ThreadGrid {
     int tm = 1, tn = 1;
 };
 
-ThreadGrid split_threads(int threads, std::int64_t m_panels, std::int64_t n_panels) {
+ThreadGrid split_threads(int threads, std::int64_t m_panels, std::int64_t n_panels, int MR, int NR,
+                         std::int64_t kc) {
     ThreadGrid best;
-    std::int64_t best_cost = -1;
-    for (int tm = threads; tm >= 1; --tm) {
+    double best_cost = -1.0;
+    for (int tm = 1; tm <= threads; ++tm) {
         if (threads % tm) continue;
         const int tn = threads / tm;
-        const std::int64_t cost = ceil_div(m_panels, tm) * ceil_div(n_panels, tn);
+        const std::int64_t my_m = ceil_div(m_panels, tm), my_n = ceil_div(n_panels, tn);
+        double cost = double(my_m * my_n) * MR * NR / 16.0;
+        if (my_n > kInPlaceMaxPanels) cost += double(my_m) * MR;
+        cost += double(tm == 1 ? my_n : n_panels) * NR / 2.0;
+        if (tm > 1) cost += 2000.0 / double(kc);
         if (best_cost < 0 || cost < best_cost) {
             best_cost = cost;
             best = {tm, tn};
@@ -117,11 +151,13 @@ ThreadGrid split_threads(int threads, std::int64_t m_panels, std::int64_t n_pane
     return best;
 }
 
-// Threads worth using: below ~256 KFLOP per thread the fork/join and barrier
-// costs (~1 us each) outweigh the work.
-int choose_threads(const GemmArgs& g, std::int64_t tiles) {
+// Threads worth using, given the least work (flops) that pays for a thread:
+// an OpenMP fork/join costs ~1 us and a barrier ~0.5 us here, the time of
+// ~100 KFLOP. Measured on Zen 4: 64^3 (524 KFLOP) gains nothing from a second
+// thread, 80^3 gains 20%.
+int choose_threads(const GemmArgs& g, std::int64_t tiles, double flops_per_thread) {
     const double flops = 2.0 * double(g.m) * double(g.n) * double(g.k);
-    const std::int64_t by_work = std::max<std::int64_t>(1, std::int64_t(flops / 262144.0));
+    const std::int64_t by_work = std::max<std::int64_t>(1, std::int64_t(flops / flops_per_thread));
     return int(std::max<std::int64_t>(1, std::min<std::int64_t>({num_threads(), by_work, tiles})));
 }
 
@@ -142,7 +178,7 @@ void gemm_thread(const GemmArgs& g, const MicroKernel& uk, int tid, int threads,
     for (std::int64_t jc = 0; jc < g.n; jc += NC) {
         const std::int64_t nc = std::min(NC, g.n - jc);
         const std::int64_t n_panels = ceil_div(nc, NR);
-        const ThreadGrid grid = split_threads(threads, m_panels, n_panels);
+        const ThreadGrid grid = split_threads(threads, m_panels, n_panels, MR, NR, kc_max);
         const int gm = tid / grid.tn, gn = tid % grid.tn;
         const std::int64_t ir_begin = m_panels * gm / grid.tm, ir_end = m_panels * (gm + 1) / grid.tm;
         const std::int64_t jr_begin = n_panels * gn / grid.tn, jr_end = n_panels * (gn + 1) / grid.tn;
@@ -152,12 +188,17 @@ void gemm_thread(const GemmArgs& g, const MicroKernel& uk, int tid, int threads,
             const std::int64_t kc = std::min(kc_max, g.k - p0);
             float* bblock = packed_b + (slice & 1) * b_stride;
 
-            for (std::int64_t jr = tid; jr < n_panels; jr += threads) {
+            // With the threads split along N only, each packs just the B panels
+            // it uses (they stay in its own cache) and no barrier is needed;
+            // otherwise all threads share the packing and wait for each other.
+            const bool private_b = grid.tm == 1;
+            for (std::int64_t jr = private_b ? jr_begin : tid; jr < (private_b ? jr_end : n_panels);
+                 jr += private_b ? 1 : threads) {
                 const std::int64_t j0 = jc + jr * NR;
                 pack_b(g, j0, int(std::min<std::int64_t>(NR, g.n - j0)), p0, kc, NR, bblock + jr * NR * kc);
             }
 #ifdef FASTNN_WITH_OPENMP
-            if (threads > 1) {
+            if (threads > 1 && !private_b) {
 #pragma omp barrier
             }
 #endif
@@ -167,20 +208,87 @@ void gemm_thread(const GemmArgs& g, const MicroKernel& uk, int tid, int threads,
             const bool last = pk == nk - 1;
             ep.relu = last && g.activation == Activation::relu;
 
+            // An A panel used for few B panels is read in place: packing it
+            // would cost about as much as the multiply.
+            const bool a_in_place = jr_end - jr_begin <= kInPlaceMaxPanels;
             for (std::int64_t ir = ir_begin; ir < ir_end; ++ir) {
                 const std::int64_t i0 = ir * MR;
                 const int m = int(std::min<std::int64_t>(MR, g.m - i0));
-                pack_a(g, i0, m, p0, kc, MR, ap);
+                MicroKernelFn fn = uk.fn;
+                const float* a = ap;
+                std::int64_t a_rs = 1, a_ks = MR;
+                if (a_in_place && m == MR) {  // edge panels are packed: reading past m could leave the array
+                    if (g.trans_a) {
+                        a = g.a + p0 * g.lda + i0;
+                        a_ks = g.lda;
+                    } else {
+                        a = g.a + i0 * g.lda + p0;
+                        a_rs = g.lda;
+                        a_ks = 1;
+                        fn = uk.fn_rows;
+                    }
+                } else {
+                    pack_a(g, i0, m, p0, kc, MR, ap);
+                }
                 for (std::int64_t jr = jr_begin; jr < jr_end; ++jr) {
                     const std::int64_t j0 = jc + jr * NR;
                     ep.bias = last && g.bias ? g.bias + j0 : nullptr;
-                    uk.fn(kc, ap, bblock + jr * NR * kc, g.c + i0 * g.ldc + j0, g.ldc,
-                          m, int(std::min<std::int64_t>(NR, g.n - j0)), ep);
+                    fn(kc, a, a_rs, a_ks, bblock + jr * NR * kc, g.c + i0 * g.ldc + j0, g.ldc, m,
+                       int(std::min<std::int64_t>(NR, g.n - j0)), ep);
                 }
             }
         }
     }
 }
+
+template <typename Body>
+void run_threads(int threads, const Body& body) {
+#ifdef FASTNN_WITH_OPENMP
+    if (threads > 1) {
+#pragma omp parallel num_threads(threads)
+        body(omp_get_thread_num(), omp_get_num_threads());
+        return;
+    }
+#endif
+    body(0, 1);
+}
+
+#ifdef FASTNN_X86
+// Outputs at most 16 wide on AVX-512: column kernels over 16-row blocks of C.
+// Each thread packs its own copy of op(B) (k x 16, small) so no barrier is
+// needed; op(A) is read in place when transposed (its columns are then
+// contiguous), else each 16-row block is transposed into a k x 16 panel.
+void gemm_columns(const GemmArgs& g, int threads) {
+    const ColumnKernelFn fn = column_kernel_avx512(int(g.n));
+    const std::int64_t blocks = ceil_div(g.m, 16);
+    const std::int64_t b_size = 16 * g.k, a_size = g.trans_a ? 0 : 16 * g.k;
+    float* workspace = tl_packed.floats(std::size_t(threads * (b_size + a_size)));
+    Epilogue ep;
+    ep.alpha = g.alpha;
+    ep.beta = g.beta;
+    ep.bias = g.bias;
+    ep.relu = g.activation == Activation::relu;
+    const int n = int(g.n);
+    run_threads(threads, [&](int tid, int nthreads) {
+        float* bp = workspace + tid * (b_size + a_size);
+        float* ap = bp + b_size;
+        if (g.trans_b)
+            pack_transposed_avx2(g.b, g.ldb, n, g.k, 16, bp);
+        else
+            pack_copy_avx2(g.b, g.ldb, n, g.k, 16, bp);
+        for (std::int64_t blk = blocks * tid / nthreads; blk < blocks * (tid + 1) / nthreads; ++blk) {
+            const std::int64_t i0 = blk * 16;
+            const int m = int(std::min<std::int64_t>(16, g.m - i0));
+            if (g.trans_a) {
+                fn(g.k, g.a + i0, g.lda, bp, g.c + i0 * g.ldc, g.ldc, m, ep);
+            } else {
+                pack_transposed_avx2(g.a + i0 * g.lda, g.lda, m, g.k, 16, ap);
+                fn(g.k, ap, 16, bp, g.c + i0 * g.ldc, g.ldc, m, ep);
+            }
+        }
+    });
+}
+#endif
 
 }  // namespace
 
@@ -190,29 +298,28 @@ void gemm(const GemmArgs& g) {
         epilogue_only(g);
         return;
     }
-    const MicroKernel uk = select_kernel();
+#ifdef FASTNN_X86
+    if (g.n <= 16 && active_isa() == Isa::avx512) {
+        // No barrier on this path, so smaller problems pay for a second thread.
+        gemm_columns(g, choose_threads(g, ceil_div(g.m, 16), 65536.0));
+        return;
+    }
+#endif
+    const MicroKernel uk = select_kernel(g.n);
     const std::int64_t nk = ceil_div(g.k, KC);
     const std::int64_t kc_max = ceil_div(g.k, nk);
     const std::int64_t nc_max = std::min(NC, g.n);
     const std::int64_t b_stride = ceil_div(nc_max, uk.nr) * uk.nr * kc_max;
     const std::int64_t tiles = ceil_div(g.m, uk.mr) * ceil_div(nc_max, uk.nr);
-    const int threads = choose_threads(g, tiles);
+    const int threads = choose_threads(g, tiles, 262144.0);
     const std::int64_t a_stride = std::int64_t(uk.mr) * kc_max;
     // Two packed-B blocks: threads may pack slice s+1 while others finish slice s.
     float* packed_b = tl_packed.floats(std::size_t(2 * b_stride + threads * a_stride));
     float* packed_a = packed_b + 2 * b_stride;
 
-#ifdef FASTNN_WITH_OPENMP
-    if (threads > 1) {
-#pragma omp parallel num_threads(threads)
-        {
-            const int tid = omp_get_thread_num();
-            gemm_thread(g, uk, tid, omp_get_num_threads(), packed_b, b_stride, packed_a + tid * a_stride);
-        }
-        return;
-    }
-#endif
-    gemm_thread(g, uk, 0, 1, packed_b, b_stride, packed_a);
+    run_threads(threads, [&](int tid, int nthreads) {
+        gemm_thread(g, uk, tid, nthreads, packed_b, b_stride, packed_a + tid * a_stride);
+    });
 }
 
 }  // namespace fastnn::cpu

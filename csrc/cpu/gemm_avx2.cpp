@@ -10,8 +10,11 @@ namespace {
 constexpr int MR = 6;
 constexpr int NR = 16;
 
-void kernel_6x16(std::int64_t kc, const float* ap, const float* bp, float* c, std::int64_t ldc, int m, int n,
-                 const Epilogue& ep) {
+// kRowsInPlace: A is read at a[r * a_rs + p] (row-major, in place), otherwise
+// at a[p * a_ks + r] (packed, or transposed and in place).
+template <bool kRowsInPlace>
+void kernel_6x16(std::int64_t kc, const float* a, std::int64_t a_rs, std::int64_t a_ks, const float* bp, float* c,
+                 std::int64_t ldc, int m, int n, const Epilogue& ep) {
     __m256 acc[MR][2];
 #pragma GCC unroll 6
     for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
@@ -21,11 +24,10 @@ void kernel_6x16(std::int64_t kc, const float* ap, const float* bp, float* c, st
         const __m256 b1 = _mm256_load_ps(bp + 8);
 #pragma GCC unroll 6
         for (int r = 0; r < MR; ++r) {
-            const __m256 a = _mm256_broadcast_ss(ap + r);
-            acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
-            acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+            const __m256 av = _mm256_broadcast_ss(kRowsInPlace ? a + r * a_rs + p : a + p * a_ks + r);
+            acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
         }
-        ap += MR;
         bp += NR;
     }
 
@@ -65,6 +67,6 @@ void kernel_6x16(std::int64_t kc, const float* ap, const float* bp, float* c, st
 }
 }  // namespace
 
-MicroKernel microkernel_avx2() { return {MR, NR, kernel_6x16, "avx2 6x16"}; }
+MicroKernel microkernel_avx2() { return {MR, NR, kernel_6x16<false>, kernel_6x16<true>, "avx2 6x16"}; }
 
 }  // namespace fastnn::cpu

@@ -1,10 +1,15 @@
 // Micro-kernels of the CPU GEMM (one per ISA, each in its own source file so it
 // can carry its own compiler flags) and the packed-panel format they share.
 //
-// A micro-kernel multiplies a packed kc x MR panel of op(A) (element (r, p) at
-// ap[p * MR + r]) by a packed kc x NR panel of op(B) (element (p, c) at
-// bp[p * NR + c]) and writes the m x n corner (m <= MR, n <= NR) of the
-// product into C through the epilogue.
+// A micro-kernel multiplies an MR x kc panel of op(A) by a packed kc x NR
+// panel of op(B) (element (p, c) at bp[p * NR + c]) and writes the m x n
+// corner (m <= MR, n <= NR) of the product into C through the epilogue.
+//
+// The A panel is read at a[r * a_rs + p * a_ks]. Each kernel comes in two
+// forms: `fn` for a_rs == 1 (a packed panel, a_ks == MR, or a transposed A
+// read in place, a_ks == lda) and `fn_rows` for a_ks == 1 (a row-major A read
+// in place, a_rs == lda). Reading A in place skips packing, which dominates
+// when the panel is used for few B panels (narrow outputs, small problems).
 #pragma once
 
 #include <cstdint>
@@ -18,13 +23,14 @@ struct Epilogue {
     bool relu = false;
 };
 
-using MicroKernelFn = void (*)(std::int64_t kc, const float* ap, const float* bp, float* c, std::int64_t ldc, int m,
-                               int n, const Epilogue& ep);
+using MicroKernelFn = void (*)(std::int64_t kc, const float* a, std::int64_t a_rs, std::int64_t a_ks, const float* bp,
+                               float* c, std::int64_t ldc, int m, int n, const Epilogue& ep);
 
 struct MicroKernel {
     int mr;
     int nr;
-    MicroKernelFn fn;
+    MicroKernelFn fn;       // a_rs == 1
+    MicroKernelFn fn_rows;  // a_ks == 1
     const char* name;
 };
 
@@ -32,6 +38,21 @@ MicroKernel microkernel_portable();
 #ifdef FASTNN_X86
 MicroKernel microkernel_avx2();
 MicroKernel microkernel_avx512();
+MicroKernel microkernel_avx512_narrow();  // for outputs at most 16 columns wide
+
+// Column kernels for outputs at most 16 wide: C[0:m, 0:n] (m <= 16) from the
+// k x 16 column panel of op(A) at a + p * a_ks and the packed k x 16 panel of
+// op(B) at bp[p * 16 + j]; n (1..16) is fixed per kernel.
+using ColumnKernelFn = void (*)(std::int64_t k, const float* a, std::int64_t a_ks, const float* bp, float* c,
+                                std::int64_t ldc, int m, const Epilogue& ep);
+ColumnKernelFn column_kernel_avx512(int n);
+
+// dst[p * w + r] = src[r * ld + p] for r < rows, p < kc; rows rows..w-1 of
+// each p are zero-filled. w must be a multiple of 8.
+void pack_transposed_avx2(const float* src, std::int64_t ld, int rows, std::int64_t kc, int w, float* dst);
+// dst[p * w + c] = src[p * ld + c] for c < cols, p < kc; columns cols..w-1
+// are zero-filled. w must be a multiple of 8.
+void pack_copy_avx2(const float* src, std::int64_t ld, int cols, std::int64_t kc, int w, float* dst);
 #endif
 
 // Scalar epilogue for a tile held in memory (acc[r * acc_ld + c]); the ISA
