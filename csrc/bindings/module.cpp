@@ -8,14 +8,12 @@
 #include "fastnn/dispatch.h"
 #include "fastnn/errors.h"
 #include "fastnn/gemm.h"
+#include "fastnn/thread_pool.h"
 #include "fastnn/view.h"
 #include "build_config.h"
 
 #ifdef FASTNN_WITH_CUDA
 #include "fastnn/cuda_runtime.h"
-#endif
-#ifdef FASTNN_WITH_OPENMP
-#include <omp.h>
 #endif
 
 namespace py = pybind11;
@@ -211,11 +209,6 @@ py::dict build_info() {
     d["version"] = FASTNN_VERSION;
     d["build_type"] = FASTNN_BUILD_TYPE;
     d["compiler"] = FASTNN_CXX_COMPILER;
-#ifdef FASTNN_WITH_OPENMP
-    d["openmp"] = true;
-#else
-    d["openmp"] = false;
-#endif
 #ifdef FASTNN_WITH_CUDA
     d["cuda"] = true;
     d["cuda_compiler"] = FASTNN_CUDA_COMPILER;
@@ -251,13 +244,7 @@ PYBIND11_MODULE(_C, m) {
 
     m.def("set_num_threads", &fastnn::set_num_threads, py::arg("n"));
     m.def("get_num_threads", &fastnn::num_threads);
-    m.def("max_threads", [] {
-#ifdef FASTNN_WITH_OPENMP
-        return omp_get_num_procs();
-#else
-        return 1;
-#endif
-    });
+    m.def("available_cpus", &fastnn::available_cpus, "CPUs this process may run on (its affinity mask).");
     m.def("cpu_isa", [] { return std::string(isa_name(active_isa())); });
     m.def("best_cpu_isa", [] { return std::string(isa_name(best_isa())); });
     m.def("set_cpu_isa", &fastnn::set_isa, py::arg("name"),

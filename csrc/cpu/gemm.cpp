@@ -2,26 +2,24 @@
 //
 //   for each NC-wide block of columns (jc)
 //     for each KC-deep slice of the inner dimension (pc)
-//       pack op(B)[pc, jc] into NR-wide panels       (all threads, shared, stays in L2)
-//       for each MR-tall panel of rows (ir)          (split across threads)
-//         pack op(A)[ir, pc] into an MR x KC panel   (per thread, stays in L1)
+//       pack op(B)[pc, jc] into NR-wide panels       (each task its own, stays in L2/L3)
+//       for each MR-tall panel of rows (ir)          (split across tasks)
+//         pack op(A)[ir, pc] into an MR x KC panel   (or read in place; stays in L1)
 //         for each NR-wide panel (jr): micro-kernel  (register-blocked FMA)
 //
 // Transposes are absorbed by the packing. The epilogue (alpha, beta, bias,
 // relu) is applied by the micro-kernel as the tile is written, so no extra
-// pass over C is made. Packed B is double-buffered so one barrier per slice
-// suffices.
+// pass over C is made. The threads split the (ir, jr) tiles into independent
+// tasks (see split_tasks): no barriers.
 #include <algorithm>
 #include <cstring>
 
 #include "fastnn/dispatch.h"
 #include "fastnn/gemm.h"
+#include "fastnn/thread_pool.h"
 #include "gemm_kernels.h"
 #include "workspace.h"
 
-#ifdef FASTNN_WITH_OPENMP
-#include <omp.h>
-#endif
 
 namespace fastnn::cpu {
 
@@ -31,6 +29,7 @@ constexpr std::int64_t KC = 256;   // packed A panel (MR x KC) stays in L1
 constexpr std::int64_t NC = 2048;  // packed B block (KC x NC, 2 MiB) stays in L3; a wide block
                                    // means A is packed fewer times (measured best on Zen 4)
 constexpr std::int64_t kInPlaceMaxPanels = 2;
+constexpr int kTasksPerThread = 2;
 
 MicroKernel select_kernel(std::int64_t n) {
     switch (active_isa()) {
@@ -116,33 +115,30 @@ void epilogue_only(const GemmArgs& g) {
     }
 }
 
-// How the threads split the micro-tiles of one block: tm groups along M times
-// tn groups along N. Splitting along N only (tm == 1) lets each thread pack
-// the B panels it uses itself, with no barrier, and keeps them in its own
-// cache, but every thread then packs all of A; splitting along M shares the
-// B packing (and a barrier) instead. Pick the split with the least estimated
-// cycles for the busiest thread, per unit of kc:
+// How the work is split into tasks, one per thread: tm groups of A panels
+// times tn groups of B panels. Tasks share nothing: each packs the B panels it
+// uses itself (they stay in its own cache) and writes its own block of C, so
+// there is no barrier anywhere. Splitting along N only (tm == 1) makes every
+// task pack all of A; splitting along M makes every task pack all of B. Pick
+// the split with the least estimated cycles for the busiest task, per unit
+// of kc:
 //   micro-tile   MR * NR / 16   (16 FMA lanes per cycle, AVX2 or AVX-512)
 //   A panel      MR             (transposing pack, ~1 cycle per float; free
 //                                when read in place, see kInPlaceMaxPanels)
-//   B panel      NR / 2         (a thread in an M split touches all of them)
-//   barrier      ~2000 cycles
-struct ThreadGrid {
+//   B panel      NR / 2         (contiguous copy or transpose)
+struct TaskGrid {
     int tm = 1, tn = 1;
 };
 
-ThreadGrid split_threads(int threads, std::int64_t m_panels, std::int64_t n_panels, int MR, int NR,
-                         std::int64_t kc) {
-    ThreadGrid best;
+TaskGrid split_tasks(int tasks, std::int64_t m_panels, std::int64_t n_panels, int MR, int NR) {
+    TaskGrid best;
     double best_cost = -1.0;
-    for (int tm = 1; tm <= threads; ++tm) {
-        if (threads % tm) continue;
-        const int tn = threads / tm;
+    for (int tm = 1; tm <= tasks; ++tm) {
+        if (tasks % tm) continue;
+        const int tn = tasks / tm;
         const std::int64_t my_m = ceil_div(m_panels, tm), my_n = ceil_div(n_panels, tn);
-        double cost = double(my_m * my_n) * MR * NR / 16.0;
+        double cost = double(my_m * my_n) * MR * NR / 16.0 + double(my_n) * NR / 2.0;
         if (my_n > kInPlaceMaxPanels) cost += double(my_m) * MR;
-        cost += double(tm == 1 ? my_n : n_panels) * NR / 2.0;
-        if (tm > 1) cost += 2000.0 / double(kc);
         if (best_cost < 0 || cost < best_cost) {
             best_cost = cost;
             best = {tm, tn};
@@ -151,66 +147,49 @@ ThreadGrid split_threads(int threads, std::int64_t m_panels, std::int64_t n_pane
     return best;
 }
 
-// Threads worth using, given the least work (flops) that pays for a thread:
-// an OpenMP fork/join costs ~1 us and a barrier ~0.5 us here, the time of
-// ~100 KFLOP. Measured on Zen 4: 64^3 (524 KFLOP) gains nothing from a second
-// thread, 80^3 gains 20%.
+// Threads worth using, given the least work (flops) that pays for one: handing
+// a task to a worker costs about a microsecond. Measured on Zen 4: 64^3
+// (524 KFLOP) gains nothing from a second thread, 80^3 gains 20%.
 int choose_threads(const GemmArgs& g, std::int64_t tiles, double flops_per_thread) {
     const double flops = 2.0 * double(g.m) * double(g.n) * double(g.k);
     const std::int64_t by_work = std::max<std::int64_t>(1, std::int64_t(flops / flops_per_thread));
     return int(std::max<std::int64_t>(1, std::min<std::int64_t>({num_threads(), by_work, tiles})));
 }
 
-// Packed panels of the calling thread's GEMMs: two B blocks, then one A panel
-// per thread. Allocated before the parallel region so that nothing inside it
-// can throw.
+// Packed panels of the calling thread's GEMMs (every task's B panels and A
+// panel), allocated before the tasks start so that no task can throw.
 thread_local Workspace tl_packed;
 
-// The body every thread runs; `tid` in [0, threads).
-void gemm_thread(const GemmArgs& g, const MicroKernel& uk, int tid, int threads, float* packed_b,
-                 std::int64_t b_stride, float* ap) {
+// One task of the blocked GEMM: A panels [ir range of group gm] times B panels
+// [jr range of group gn] of every NC block, over all KC slices.
+void gemm_task(const GemmArgs& g, const MicroKernel& uk, TaskGrid grid, int task, float* bp, float* ap) {
     const int MR = uk.mr, NR = uk.nr;
     const std::int64_t nk = ceil_div(g.k, KC);
     const std::int64_t kc_max = ceil_div(g.k, nk);  // balanced slices
     const std::int64_t m_panels = ceil_div(g.m, MR);
+    const int gm = task / grid.tn, gn = task % grid.tn;
+    const std::int64_t ir_begin = m_panels * gm / grid.tm, ir_end = m_panels * (gm + 1) / grid.tm;
 
-    std::int64_t slice = 0;
     for (std::int64_t jc = 0; jc < g.n; jc += NC) {
-        const std::int64_t nc = std::min(NC, g.n - jc);
-        const std::int64_t n_panels = ceil_div(nc, NR);
-        const ThreadGrid grid = split_threads(threads, m_panels, n_panels, MR, NR, kc_max);
-        const int gm = tid / grid.tn, gn = tid % grid.tn;
-        const std::int64_t ir_begin = m_panels * gm / grid.tm, ir_end = m_panels * (gm + 1) / grid.tm;
+        const std::int64_t n_panels = ceil_div(std::min(NC, g.n - jc), NR);
         const std::int64_t jr_begin = n_panels * gn / grid.tn, jr_end = n_panels * (gn + 1) / grid.tn;
+        // An A panel used for few B panels is read in place: packing it
+        // would cost about as much as the multiply.
+        const bool a_in_place = jr_end - jr_begin <= kInPlaceMaxPanels;
 
-        for (std::int64_t pk = 0; pk < nk; ++pk, ++slice) {
+        for (std::int64_t pk = 0; pk < nk; ++pk) {
             const std::int64_t p0 = pk * kc_max;
             const std::int64_t kc = std::min(kc_max, g.k - p0);
-            float* bblock = packed_b + (slice & 1) * b_stride;
-
-            // With the threads split along N only, each packs just the B panels
-            // it uses (they stay in its own cache) and no barrier is needed;
-            // otherwise all threads share the packing and wait for each other.
-            const bool private_b = grid.tm == 1;
-            for (std::int64_t jr = private_b ? jr_begin : tid; jr < (private_b ? jr_end : n_panels);
-                 jr += private_b ? 1 : threads) {
+            for (std::int64_t jr = jr_begin; jr < jr_end; ++jr) {
                 const std::int64_t j0 = jc + jr * NR;
-                pack_b(g, j0, int(std::min<std::int64_t>(NR, g.n - j0)), p0, kc, NR, bblock + jr * NR * kc);
+                pack_b(g, j0, int(std::min<std::int64_t>(NR, g.n - j0)), p0, kc, NR, bp + (jr - jr_begin) * NR * kc);
             }
-#ifdef FASTNN_WITH_OPENMP
-            if (threads > 1 && !private_b) {
-#pragma omp barrier
-            }
-#endif
             Epilogue ep;
             ep.alpha = g.alpha;
             ep.beta = pk == 0 ? g.beta : 1.0f;
             const bool last = pk == nk - 1;
             ep.relu = last && g.activation == Activation::relu;
 
-            // An A panel used for few B panels is read in place: packing it
-            // would cost about as much as the multiply.
-            const bool a_in_place = jr_end - jr_begin <= kInPlaceMaxPanels;
             for (std::int64_t ir = ir_begin; ir < ir_end; ++ir) {
                 const std::int64_t i0 = ir * MR;
                 const int m = int(std::min<std::int64_t>(MR, g.m - i0));
@@ -233,7 +212,7 @@ void gemm_thread(const GemmArgs& g, const MicroKernel& uk, int tid, int threads,
                 for (std::int64_t jr = jr_begin; jr < jr_end; ++jr) {
                     const std::int64_t j0 = jc + jr * NR;
                     ep.bias = last && g.bias ? g.bias + j0 : nullptr;
-                    fn(kc, a, a_rs, a_ks, bblock + jr * NR * kc, g.c + i0 * g.ldc + j0, g.ldc, m,
+                    fn(kc, a, a_rs, a_ks, bp + (jr - jr_begin) * NR * kc, g.c + i0 * g.ldc + j0, g.ldc, m,
                        int(std::min<std::int64_t>(NR, g.n - j0)), ep);
                 }
             }
@@ -241,42 +220,30 @@ void gemm_thread(const GemmArgs& g, const MicroKernel& uk, int tid, int threads,
     }
 }
 
-template <typename Body>
-void run_threads(int threads, const Body& body) {
-#ifdef FASTNN_WITH_OPENMP
-    if (threads > 1) {
-#pragma omp parallel num_threads(threads)
-        body(omp_get_thread_num(), omp_get_num_threads());
-        return;
-    }
-#endif
-    body(0, 1);
-}
-
 #ifdef FASTNN_X86
-// Outputs at most 16 wide on AVX-512: column kernels over 16-row blocks of C.
-// Each thread packs its own copy of op(B) (k x 16, small) so no barrier is
-// needed; op(A) is read in place when transposed (its columns are then
-// contiguous), else each 16-row block is transposed into a k x 16 panel.
-void gemm_columns(const GemmArgs& g, int threads) {
+// Outputs at most 16 wide on AVX-512: column kernels over 16-row blocks of C,
+// one task per thread. Each task packs its own copy of op(B) (k x 16, small);
+// op(A) is read in place when transposed (its columns are then contiguous),
+// else each 16-row block is transposed into a k x 16 panel.
+void gemm_columns(const GemmArgs& g, int tasks) {
     const ColumnKernelFn fn = column_kernel_avx512(int(g.n));
     const std::int64_t blocks = ceil_div(g.m, 16);
     const std::int64_t b_size = 16 * g.k, a_size = g.trans_a ? 0 : 16 * g.k;
-    float* workspace = tl_packed.floats(std::size_t(threads * (b_size + a_size)));
+    float* workspace = tl_packed.floats(std::size_t(tasks * (b_size + a_size)));
     Epilogue ep;
     ep.alpha = g.alpha;
     ep.beta = g.beta;
     ep.bias = g.bias;
     ep.relu = g.activation == Activation::relu;
     const int n = int(g.n);
-    run_threads(threads, [&](int tid, int nthreads) {
-        float* bp = workspace + tid * (b_size + a_size);
+    parallel_for(tasks, tasks, [&](std::int64_t task) {
+        float* bp = workspace + task * (b_size + a_size);
         float* ap = bp + b_size;
         if (g.trans_b)
             pack_transposed_avx2(g.b, g.ldb, n, g.k, 16, bp);
         else
             pack_copy_avx2(g.b, g.ldb, n, g.k, 16, bp);
-        for (std::int64_t blk = blocks * tid / nthreads; blk < blocks * (tid + 1) / nthreads; ++blk) {
+        for (std::int64_t blk = blocks * task / tasks; blk < blocks * (task + 1) / tasks; ++blk) {
             const std::int64_t i0 = blk * 16;
             const int m = int(std::min<std::int64_t>(16, g.m - i0));
             if (g.trans_a) {
@@ -300,25 +267,27 @@ void gemm(const GemmArgs& g) {
     }
 #ifdef FASTNN_X86
     if (g.n <= 16 && active_isa() == Isa::avx512) {
-        // No barrier on this path, so smaller problems pay for a second thread.
+        // Cheap to split (a 16-row block per step), so smaller problems pay for a second thread.
         gemm_columns(g, choose_threads(g, ceil_div(g.m, 16), 65536.0));
         return;
     }
 #endif
     const MicroKernel uk = select_kernel(g.n);
-    const std::int64_t nk = ceil_div(g.k, KC);
-    const std::int64_t kc_max = ceil_div(g.k, nk);
-    const std::int64_t nc_max = std::min(NC, g.n);
-    const std::int64_t b_stride = ceil_div(nc_max, uk.nr) * uk.nr * kc_max;
-    const std::int64_t tiles = ceil_div(g.m, uk.mr) * ceil_div(nc_max, uk.nr);
-    const int threads = choose_threads(g, tiles, 262144.0);
-    const std::int64_t a_stride = std::int64_t(uk.mr) * kc_max;
-    // Two packed-B blocks: threads may pack slice s+1 while others finish slice s.
-    float* packed_b = tl_packed.floats(std::size_t(2 * b_stride + threads * a_stride));
-    float* packed_a = packed_b + 2 * b_stride;
-
-    run_threads(threads, [&](int tid, int nthreads) {
-        gemm_thread(g, uk, tid, nthreads, packed_b, b_stride, packed_a + tid * a_stride);
+    const std::int64_t kc_max = ceil_div(g.k, ceil_div(g.k, KC));
+    const std::int64_t m_panels = ceil_div(g.m, uk.mr);
+    const std::int64_t n_panels = ceil_div(std::min(NC, g.n), uk.nr);  // of the widest NC block
+    const int threads = choose_threads(g, m_panels * n_panels, 262144.0);
+    // A few tasks per thread: a thread slowed by another process on its core
+    // (OpenBLAS's spinning threads, say) then takes fewer of them.
+    const int tasks = threads == 1 ? 1 : int(std::min<std::int64_t>(kTasksPerThread * threads, m_panels * n_panels));
+    const TaskGrid grid = split_tasks(tasks, m_panels, n_panels, uk.mr, uk.nr);
+    const std::int64_t b_size = ceil_div(n_panels, grid.tn) * uk.nr * kc_max;
+    const std::int64_t a_size = std::int64_t(uk.mr) * kc_max;
+    const std::int64_t stride = ceil_div(b_size + a_size, 16) * 16;  // packed B is read with aligned loads
+    float* workspace = tl_packed.floats(std::size_t(tasks * stride));
+    parallel_for(tasks, threads, [&](std::int64_t task) {
+        float* bp = workspace + task * stride;
+        gemm_task(g, uk, grid, int(task), bp, bp + b_size);
     });
 }
 

@@ -4,10 +4,7 @@
 #include <cstdlib>
 
 #include "fastnn/errors.h"
-
-#ifdef FASTNN_WITH_OPENMP
-#include <omp.h>
-#endif
+#include "fastnn/thread_pool.h"
 
 namespace fastnn {
 
@@ -69,13 +66,21 @@ void set_isa(const std::string& name) {
 }
 
 namespace {
+// FASTNN_NUM_THREADS, else OMP_NUM_THREADS (what users of other numeric
+// libraries already set), else every CPU this process may run on.
+int default_threads() {
+    for (const char* name : {"FASTNN_NUM_THREADS", "OMP_NUM_THREADS"}) {
+        const char* env = std::getenv(name);
+        if (env && *env) {
+            const int n = std::atoi(env);
+            if (n >= 1) return n;
+        }
+    }
+    return available_cpus();
+}
+
 std::atomic<int>& thread_slot() {
-#ifdef FASTNN_WITH_OPENMP
-    // omp_get_max_threads honours OMP_NUM_THREADS and the process's CPU affinity.
-    static std::atomic<int> slot{omp_get_max_threads()};
-#else
-    static std::atomic<int> slot{1};
-#endif
+    static std::atomic<int> slot{default_threads()};
     return slot;
 }
 }  // namespace
@@ -84,9 +89,6 @@ int num_threads() { return thread_slot().load(std::memory_order_relaxed); }
 
 void set_num_threads(int n) {
     if (n < 1) throw ValueError(message("set_num_threads: n must be >= 1, got ", n));
-#ifndef FASTNN_WITH_OPENMP
-    n = 1;
-#endif
     thread_slot().store(n);
 }
 

@@ -14,10 +14,10 @@ def info() -> str:
     isa, best = _C.cpu_isa(), _C.best_cpu_isa()
     lines = [
         f"fastnn {b['version']}",
-        f"build: {b['build_type']}, {b['compiler']}, OpenMP {'yes' if b['openmp'] else 'no'}",
+        f"build: {b['build_type']}, {b['compiler']}",
         f"python: {platform.python_version()} on {platform.machine()}",
         f"cpu isa: {isa}" + ("" if isa == best else f" (best available: {best})"),
-        f"threads: {_C.get_num_threads()} (cpus available: {_C.max_threads()})",
+        f"threads: {_C.get_num_threads()} (cpus available: {_C.available_cpus()})",
     ]
     if b["cuda"]:
         lines.append(f"cuda: compiled in (nvcc {b['cuda_compiler']}, architectures {b['cuda_architectures']})")
