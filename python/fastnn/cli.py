@@ -61,7 +61,7 @@ def _gemm_summary(threads: int, quick: bool) -> str:
                     if ctx:
                         ctx.__exit__(None, None, None)
                 best[s].append(t)
-                time.sleep(0.05)  # let OpenBLAS's spinning threads settle
+                time.sleep(0.15)  # OpenBLAS threads spin ~0.1 s after a call (BENCHMARKING.md)
         med = {s: float(np.median(v)) for s, v in best.items()}
         gf = {s: flops / t / 1e9 for s, t in med.items()}
         rows.append((f"{name} {m}x{k}x{n}", gf["fastnn"], gf["numpy"], gf["reference"], gf["fastnn"] / gf["numpy"]))

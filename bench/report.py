@@ -1,0 +1,549 @@
+#!/usr/bin/env python
+"""Turn the pytest-benchmark JSON of bench/test_bench_gemm.py into a markdown report.
+
+    pytest bench/ --benchmark-json=/tmp/gemm.json
+    python bench/report.py /tmp/gemm.json -o bench/results/gemm-$(date +%F).md
+
+Without ``-o`` the markdown goes to standard output.
+
+How the numbers are made (see bench/README.md):
+
+* each benchmark item is one (threads, case, repetition, system) measurement; its median time
+  per call gives that repetition's GFLOP/s = 2·m·n·k / median / 1e9;
+* a system's headline GFLOP/s is the median over repetitions, shown with the min–max over
+  repetitions;
+* a ratio (fastnn/numpy, fastnn/torch) is taken per repetition, between the two systems'
+  measurements of that same repetition (they ran back to back, interleaved), then summarised
+  as median (min–max);
+* targets: fastnn/numpy ≥ 0.9 on square n ≥ 512, ≥ 1.0 on the network (Dense) shapes; a row
+  is marked ✓ when the ratio's median meets its target and ✗ when it misses it.
+
+GPU items (bench/test_bench_gpu_gemm.py: extra_info kind "gpu-square"/"gpu-network", a
+"device" name, no thread count) get their own table per device: TFLOP/s of fastnn, cublas (CuPy)
+and torch, and the fastnn/cublas and fastnn/torch ratios per repetition, summarised the same way
+(no targets); a JSON holding only GPU items gets a GPU header instead of the CPU one. A CPU-only
+JSON renders exactly as before.
+
+Only the standard library is needed; fastnn is imported (optionally) only when the JSON does
+not record its version and ISA.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import statistics
+import subprocess
+import sys
+from collections import OrderedDict, defaultdict
+from pathlib import Path
+
+SYSTEMS = ("fastnn", "numpy", "reference", "torch")
+VARIANT_LABELS = {
+    "nn": "A·B",
+    "forward": "forward X·W",
+    "wgrad": "weight grad Xᵀ·dY",
+    "igrad": "input grad dY·Wᵀ",
+}
+
+
+def target_for(info: dict) -> float | None:
+    """The fastnn/numpy ratio a row must reach, or None when the row has no target."""
+    kind = info.get("kind") or ("square" if str(info.get("case", "")).startswith("square")
+                                else "network")
+    if kind == "square":
+        return 0.9 if int(info.get("M", 0)) >= 512 else None
+    return 1.0
+
+
+# --------------------------------------------------------------------------- loading
+
+def is_gpu_item(info: dict) -> bool:
+    """A measurement of bench/test_bench_gpu_gemm.py."""
+    return str(info.get("kind", "")).startswith("gpu-")
+
+
+def load_rows(data: dict):
+    """Group measurements: {threads: OrderedDict[(case, variant)] -> row}."""
+    by_threads: dict[int, OrderedDict] = defaultdict(OrderedDict)
+    duplicates = 0
+    for bench in data.get("benchmarks", []):
+        info = bench.get("extra_info") or {}
+        stats = bench.get("stats") or {}
+        if not {"system", "case", "variant", "threads", "flops"} <= info.keys():
+            continue  # not a GEMM item of this suite
+        if is_gpu_item(info):
+            continue  # rendered by the GPU part below
+        median = stats.get("median")
+        if not median or median <= 0:
+            continue
+        threads = int(info["threads"])
+        key = (info["case"], info["variant"])
+        row = by_threads[threads].setdefault(key, {"info": info, "gflops": defaultdict(dict)})
+        rep = int(info.get("repetition", 0))
+        if rep in row["gflops"][info["system"]]:
+            duplicates += 1
+        row["gflops"][info["system"]][rep] = info["flops"] / median / 1e9
+    return by_threads, duplicates
+
+
+def spread(values):
+    """(median, min, max) of a non-empty list, else None."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return statistics.median(values), min(values), max(values)
+
+
+def ratios(row, num: str, den: str):
+    a, b = row["gflops"].get(num, {}), row["gflops"].get(den, {})
+    return [a[rep] / b[rep] for rep in sorted(a.keys() & b.keys()) if b[rep] > 0]
+
+
+# --------------------------------------------------------------------------- formatting
+
+def fmt_gflops(s) -> str:
+    if s is None:
+        return "—"
+    med, lo, hi = s
+
+    def f(x):
+        return f"{x:.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2f}"
+
+    return f"{f(med)} ({f(lo)}–{f(hi)})"
+
+
+def fmt_ratio(s, target: float | None = None) -> str:
+    if s is None:
+        return "—"
+    med, lo, hi = s
+    # three decimals where two would round a miss up to the target (0.996 is not 1.00)
+    digits = 3 if target is not None and med < target <= round(med, 2) else 2
+    return f"{med:.{digits}f} ({lo:.{digits}f}–{hi:.{digits}f})"
+
+
+def case_label(info: dict) -> str:
+    if info.get("kind") == "square" or str(info["case"]).startswith("square"):
+        return f"square {info['M']}"
+    return f"dense {info['M']}×{info['K']}×{info['N']}"
+
+
+def gemm_label(info: dict) -> str:
+    m = info.get("gemm_m", info.get("M"))
+    k = info.get("gemm_k", info.get("K"))
+    n = info.get("gemm_n", info.get("N"))
+    return f"{m}×{k}×{n}"
+
+
+# --------------------------------------------------------------------------- header facts
+
+def git_commit(repo_dir: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(repo_dir), "rev-parse", "--short=12", "HEAD"],
+                             capture_output=True, text=True, timeout=10)
+        if out.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(repo_dir), "status", "--porcelain",
+                                "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return out.stdout.strip() + (" (dirty)" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def commit_text(data: dict) -> str:
+    ci = data.get("commit_info") or {}
+    cid = ci.get("id")
+    if cid and cid != "unknown" and not ci.get("error"):
+        text = cid[:12] + (" (dirty: uncommitted changes when measured)" if ci.get("dirty")
+                           else "")
+        if ci.get("branch") and ci["branch"] != "(unknown)":
+            text += f" on {ci['branch']}"
+        return text
+    here = git_commit(Path(__file__).resolve().parent)
+    if here:
+        return f"{here} (from git when the report was made; the JSON has no commit)"
+    return "unknown (no commit recorded; the repository had none)"
+
+
+def fastnn_facts(data: dict) -> tuple[str, str, str]:
+    """(version, isa, where from)."""
+    fb = (data.get("machine_info") or {}).get("fastnn_bench") or {}
+    version, isa = fb.get("fastnn"), fb.get("fastnn_isa")
+    if version or isa:
+        return version or "?", isa or "?", "recorded by the run"
+    try:  # the JSON predates the recording, or fastnn was absent from the run
+        import fastnn  # noqa: WPS433
+
+        info = str(fastnn.info())
+        match = re.search(r"cpu isa\s*:\s*(\S+)", info, re.I)
+        return (getattr(fastnn, "__version__", "?"), match.group(1) if match else "?",
+                "fastnn importable when the report was made")
+    except Exception:
+        pass
+    for bench in data.get("benchmarks", []):
+        info = bench.get("extra_info") or {}
+        if info.get("fastnn_version") or info.get("fastnn_isa"):
+            return (info.get("fastnn_version") or "?", info.get("fastnn_isa") or "?",
+                    "benchmark extra_info")
+    return "not measured", "?", "fastnn was not importable"
+
+
+def blas_text(fb: dict) -> str:
+    libs = [lib for lib in fb.get("blas") or [] if lib.get("user_api") == "blas"]
+    if not libs:
+        return "BLAS unknown"
+    parts = []
+    for lib in libs:
+        part = f"{lib.get('internal_api', '?')} {lib.get('version', '?')}"
+        extra = [x for x in (lib.get("architecture"), lib.get("threading_layer")) if x]
+        if extra:
+            part += f" ({', '.join(extra)})"
+        parts.append(part)
+    return "; ".join(parts)
+
+
+def header(data: dict, systems_present: list[str], duplicates: int) -> list[str]:
+    mi = data.get("machine_info") or {}
+    cpu = mi.get("cpu") or {}
+    fb = mi.get("fastnn_bench") or {}
+    settings = fb.get("settings") or {}
+    model = fb.get("cpu_model") or cpu.get("brand_raw") or mi.get("processor") or "unknown CPU"
+    cores = fb.get("cpus_available") or cpu.get("count") or fb.get("os_cpu_count") or "?"
+    flags = set(cpu.get("flags") or [])
+    cpu_isa = "avx512f" if "avx512f" in flags else "avx2+fma" if {"avx2", "fma"} <= flags else ""
+    version, isa, isa_src = fastnn_facts(data)
+    torch_v = fb.get("torch")
+    date = str(data.get("datetime", "?")).replace("T", " ")[:19]
+
+    lines = ["# GEMM benchmark: fastnn vs NumPy/OpenBLAS, the NumPy reference and PyTorch", ""]
+    lines += [
+        "| | |",
+        "|---|---|",
+        f"| machine | {model}, {cores} cores available"
+        + (f" ({cpu_isa})" if cpu_isa else "")
+        + f", {mi.get('system', '?')} {mi.get('release', '')} |",
+        f"| date | {date} UTC |",
+        f"| commit | {commit_text(data)} |",
+        f"| fastnn | {version}, cpu isa: {isa} ({isa_src}) |",
+        f"| numpy | {fb.get('numpy', '?')}, {blas_text(fb)} |",
+        f"| torch | {torch_v if torch_v else 'not installed: no torch columns'} |",
+        f"| python | {fb.get('python') or mi.get('python_version', '?')}, "
+        f"pytest-benchmark {data.get('version', '?')} |",
+    ]
+    if settings:
+        lines.append(
+            f"| run | threads {settings.get('threads')}, {settings.get('reps')} repetitions"
+            f"{' (quick)' if settings.get('quick') else ''}, systems interleaved "
+            f"{' → '.join(systems_present)} within each repetition, "
+            + ("each repetition over all cases in turn (order: rep), "
+               if settings.get("order") == "rep" else
+               "a case's repetitions in a row (order: case), ")
+            + f"{settings.get('pause')} s pause around OpenBLAS calls |")
+    if fb.get("glibc_tunables"):
+        lines.append(f"| GLIBC_TUNABLES | `{fb['glibc_tunables']}` |")
+    lines += [
+        "",
+        "GFLOP/s = 2·m·n·k / time. Each cell: median over repetitions of the per-repetition "
+        "median time, with the min–max over repetitions in brackets. Ratios are taken per "
+        "repetition between systems that ran back to back, then summarised the same way. "
+        "`m×k×n` is the GEMM actually run (op(A) is m×k); the dense cases are the three GEMMs "
+        "of a Dense layer with batch×in×out as named. Targets on fastnn/numpy: ≥ 0.90 for "
+        "square n ≥ 512, ≥ 1.00 for the dense shapes; ✓ met, ✗ missed (by the median).",
+    ]
+    if duplicates:
+        lines += ["", f"Note: {duplicates} duplicate measurements (same repetition and system) "
+                      "were found; the last one was kept."]
+    return lines
+
+
+# --------------------------------------------------------------------------- tables
+
+def table(rows: OrderedDict, systems_present: list[str]) -> list[str]:
+    have_fastnn = "fastnn" in systems_present
+    ratio_cols = []
+    if have_fastnn and "numpy" in systems_present:
+        ratio_cols.append(("numpy", "fastnn/numpy"))
+    if have_fastnn and "torch" in systems_present:
+        ratio_cols.append(("torch", "fastnn/torch"))
+
+    head = ["case", "variant", "m×k×n"] + [f"{s} GFLOP/s" for s in systems_present]
+    head += [label for _, label in ratio_cols]
+    if ratio_cols and ratio_cols[0][0] == "numpy":
+        head.append("target")
+    out = ["| " + " | ".join(head) + " |",
+           "|" + "|".join(["---"] * 3 + ["---:"] * (len(head) - 3)) + "|"]
+    met = missed = 0
+    for row in rows.values():
+        info = row["info"]
+        cells = [case_label(info), VARIANT_LABELS.get(info["variant"], info["variant"]),
+                 gemm_label(info)]
+        cells += [fmt_gflops(spread(list(row["gflops"].get(s, {}).values())))
+                  for s in systems_present]
+        for den, _ in ratio_cols:
+            cells.append(fmt_ratio(spread(ratios(row, "fastnn", den)),
+                                   target_for(info) if den == "numpy" else None))
+        if ratio_cols and ratio_cols[0][0] == "numpy":
+            target = target_for(info)
+            r = spread(ratios(row, "fastnn", "numpy"))
+            if target is None:
+                cells.append("—")
+            elif r is None:
+                cells.append(f"≥ {target:.2f} ?")
+            elif r[0] >= target:
+                met += 1
+                cells.append(f"≥ {target:.2f} ✓")
+            else:
+                missed += 1
+                cells.append(f"≥ {target:.2f} ✗")
+        out.append("| " + " | ".join(cells) + " |")
+    if met or missed:
+        out += ["", f"Targets met: {met} of {met + missed}."]
+    return out
+
+
+def render(data: dict) -> str:
+    by_device, gpu_duplicates = load_gpu_rows(data)
+    by_threads, _ = load_rows(data)
+    if by_device and not by_threads:
+        return "\n".join(gpu_document(data, by_device, gpu_duplicates)) + "\n"
+    text = render_cpu(data)
+    if by_device:
+        text += "\n" + "\n".join(gpu_sections(data, by_device, gpu_duplicates, level=2)) + "\n"
+    return text
+
+
+def render_cpu(data: dict) -> str:
+    by_threads, duplicates = load_rows(data)
+    present = {s for rows in by_threads.values() for row in rows.values() for s in row["gflops"]}
+    systems_present = [s for s in SYSTEMS if s in present] + sorted(present - set(SYSTEMS))
+    lines = header(data, systems_present, duplicates)
+    if not by_threads:
+        lines += ["", "**No GEMM measurements in this file.**"]
+    for threads in sorted(by_threads):
+        lines += ["", f"## {threads} thread{'s' if threads != 1 else ''} "
+                      "(fixed for every system)", ""]
+        lines += table(by_threads[threads], systems_present)
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- GPU items
+
+GPU_SYSTEMS = ("fastnn", "cublas", "torch")
+GPU_VARIANT_LABELS = dict(VARIANT_LABELS)
+
+
+def load_gpu_rows(data: dict):
+    """Group GPU measurements: {device: OrderedDict[(case, variant)] -> row}; a row holds
+    "gflops" (from pytest-benchmark's median, GPU-complete timing) and "event_gflops" (from the
+    CUDA-event cross-check), each {system: {repetition: GFLOP/s}}."""
+    by_device: dict[str, OrderedDict] = defaultdict(OrderedDict)
+    duplicates = 0
+    for bench in data.get("benchmarks", []):
+        info = bench.get("extra_info") or {}
+        stats = bench.get("stats") or {}
+        if not is_gpu_item(info) or not {"system", "case", "variant", "flops"} <= info.keys():
+            continue
+        median = stats.get("median")
+        if not median or median <= 0:
+            continue
+        device = str(info.get("device") or "unknown GPU")
+        key = (info["case"], info["variant"])
+        row = by_device[device].setdefault(
+            key, {"info": info, "gflops": defaultdict(dict), "event_gflops": defaultdict(dict)})
+        rep = int(info.get("repetition", 0))
+        if rep in row["gflops"][info["system"]]:
+            duplicates += 1
+        row["gflops"][info["system"]][rep] = info["flops"] / median / 1e9
+        event_s = info.get("gpu_event_s")
+        if event_s and event_s > 0:
+            row["event_gflops"][info["system"]][rep] = info["flops"] / event_s / 1e9
+    return by_device, duplicates
+
+
+def fmt_tflops(s) -> str:
+    """GFLOP/s spread shown as TFLOP/s with about three significant digits."""
+    if s is None:
+        return "—"
+
+    def f(x):
+        x /= 1e3
+        return (f"{x:.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2f}" if x >= 1
+                else f"{x:.3f}")
+
+    med, lo, hi = s
+    return f"{f(med)} ({f(lo)}–{f(hi)})"
+
+
+def _first_gpu_info(rows: OrderedDict) -> dict:
+    merged: dict = {}
+    for row in rows.values():
+        for k, v in row["info"].items():
+            if v is not None and k not in merged:
+                merged[k] = v
+    return merged
+
+
+def _cuda_version(v) -> str:
+    try:
+        v = int(v)
+    except (TypeError, ValueError):
+        return "?"
+    return f"{v // 1000}.{(v % 1000) // 10}"
+
+
+def gpu_commit_text(data: dict, info: dict) -> str:
+    if info.get("commit"):
+        return f"{info['commit']} (passed in as FASTNN_COMMIT)"
+    return commit_text(data)
+
+
+def gpu_header_rows(data: dict, device: str, info: dict, systems_present: list[str]) -> list[str]:
+    fb = (data.get("machine_info") or {}).get("fastnn_bench") or {}
+    settings = fb.get("settings") or {}
+    date = str(data.get("datetime", "?")).replace("T", " ")[:19]
+    sms = info.get("device_sms")
+    version = info.get("fastnn_version") or fb.get("fastnn") or "?"
+    torch_v = info.get("torch") or fb.get("torch")
+    tf32 = info.get("torch_allow_tf32")
+    lines = [
+        "| | |",
+        "|---|---|",
+        f"| device | {device} (compute capability {info.get('device_cc', '?')}"
+        + (f", {sms} SMs" if sms else "")
+        + f"), CUDA runtime {_cuda_version(info.get('cuda_runtime'))}, "
+          f"driver {_cuda_version(info.get('cuda_driver'))} |",
+        f"| host | {fb.get('cpu_model') or '?'}, "
+        f"{(data.get('machine_info') or {}).get('system', '?')} "
+        f"{(data.get('machine_info') or {}).get('release', '')} |",
+        f"| date | {date} UTC |",
+        f"| commit | {gpu_commit_text(data, info)} |",
+        f"| fastnn | {version}, {info.get('fastnn_cuda') or 'cuda: ?'} |",
+        f"| cupy (cuBLAS) | {info.get('cupy', '?')}, CUPY_TF32="
+        f"{info.get('cupy_tf32') or 'unset'} |",
+        "| torch | " + (f"{torch_v}, allow_tf32={tf32}" if torch_v and "torch" in systems_present
+                         else f"{torch_v or 'not installed'}: no torch column") + " |",
+        f"| python | {fb.get('python') or (data.get('machine_info') or {}).get('python_version', '?')}, "
+        f"pytest-benchmark {data.get('version', '?')} |",
+    ]
+    if settings:
+        lines.append(
+            f"| run | {settings.get('reps')} repetitions{' (quick)' if settings.get('quick') else ''}, "
+            f"systems interleaved {' → '.join(systems_present)} within each repetition, "
+            + ("each repetition over all cases in turn (order: rep) |"
+               if settings.get("order") == "rep" else
+               "a case's repetitions in a row (order: case) |"))
+    return lines
+
+
+GPU_METHOD = (
+    "TFLOP/s = 2·m·n·k / time. Time per call: pytest-benchmark's median over rounds, each round "
+    "being a device synchronize, `iterations` back-to-back calls and a device synchronize (so "
+    "it is GPU-complete and includes the launch cost a Python caller pays); each cell is the "
+    "median over repetitions with the min–max in brackets. Ratios are taken per repetition "
+    "between systems that ran back to back, then summarised the same way. \"by events\" is "
+    "the same ratio from a CUDA-event timing of one batch of back-to-back calls per "
+    "measurement (a cross-check). All systems compute in float32 (no TF32) into preallocated "
+    "outputs; transposed operands are read in place. `m×k×n` is the GEMM actually run.")
+
+
+def _geomean(values):
+    values = [v for v in values if v and v > 0]
+    if not values:
+        return None
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def gpu_table(rows: OrderedDict, systems_present: list[str]) -> list[str]:
+    have_fastnn = "fastnn" in systems_present
+    ratio_cols = [den for den in ("cublas", "torch") if have_fastnn and den in systems_present]
+    has_events = any(row["event_gflops"].get("fastnn") for row in rows.values())
+    head = ["case", "variant", "m×k×n"] + [f"{s} TFLOP/s" for s in systems_present]
+    head += [f"fastnn/{den}" for den in ratio_cols]
+    event_col = has_events and "cublas" in ratio_cols
+    if event_col:
+        head.append("fastnn/cublas by events")
+    out = ["| " + " | ".join(head) + " |",
+           "|" + "|".join(["---"] * 3 + ["---:"] * (len(head) - 3)) + "|"]
+    medians: dict[str, list] = defaultdict(list)
+    for row in rows.values():
+        info = row["info"]
+        cells = [case_label(info), GPU_VARIANT_LABELS.get(info["variant"], info["variant"]),
+                 gemm_label(info)]
+        cells += [fmt_tflops(spread(list(row["gflops"].get(s, {}).values())))
+                  for s in systems_present]
+        for den in ratio_cols:
+            r = spread(ratios(row, "fastnn", den))
+            cells.append(fmt_ratio(r))
+            if r is not None and den == "cublas":
+                group = "square" if str(info.get("kind")) == "gpu-square" else "dense"
+                medians[group].append(r[0])
+        if event_col:
+            ev = {"gflops": row["event_gflops"]}
+            cells.append(fmt_ratio(spread(ratios(ev, "fastnn", "cublas"))))
+        out.append("| " + " | ".join(cells) + " |")
+    summary = []
+    for group, label in (("square", "square"), ("dense", "dense (network) shapes")):
+        g = _geomean(medians.get(group, []))
+        if g is not None:
+            summary.append(f"{label} {g:.2f} ({len(medians[group])} rows)")
+    if summary:
+        out += ["", "Geometric mean of the fastnn/cublas medians: " + "; ".join(summary) + "."]
+    return out
+
+
+def _gpu_systems_present(rows: OrderedDict) -> list[str]:
+    present = {s for row in rows.values() for s in row["gflops"]}
+    return [s for s in GPU_SYSTEMS if s in present] + sorted(present - set(GPU_SYSTEMS))
+
+
+def gpu_sections(data: dict, by_device: dict, duplicates: int, level: int) -> list[str]:
+    """One section per device: a fact table, the method, the results table."""
+    h = "#" * level
+    lines: list[str] = []
+    for device in sorted(by_device):
+        rows = by_device[device]
+        systems_present = _gpu_systems_present(rows)
+        info = _first_gpu_info(rows)
+        if lines:
+            lines.append("")
+        lines += [f"{h} GPU: {device}", ""]
+        lines += gpu_header_rows(data, device, info, systems_present)
+        lines += ["", GPU_METHOD, ""]
+        lines += gpu_table(rows, systems_present)
+    if duplicates:
+        lines += ["", f"Note: {duplicates} duplicate GPU measurements (same repetition and "
+                      "system) were found; the last one was kept."]
+    return lines
+
+
+def gpu_document(data: dict, by_device: dict, duplicates: int) -> list[str]:
+    lines = ["# GEMM benchmark on GPU: fastnn (CUDA) vs cuBLAS (CuPy) and PyTorch", ""]
+    lines += gpu_sections(data, by_device, duplicates, level=2)
+    return lines
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("json", help="pytest-benchmark JSON (--benchmark-json)")
+    parser.add_argument("-o", "--output",
+                        help="markdown file to write, e.g. bench/results/gemm-YYYY-MM-DD.md "
+                             "(default: standard output)")
+    args = parser.parse_args(argv)
+    with open(args.json, encoding="utf-8") as fh:
+        data = json.load(fh)
+    text = render(data)
+    if args.output:
+        out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        print(f"wrote {out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
