@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 
 import numpy as np
 
 
-def _median_seconds(fn, repeat: int) -> list[float]:
+def _seconds_per_call(fn, budget: float) -> float:
+    """Median time of one call, after warming up for a fifth of ``budget`` seconds
+    (threads wake up, caches fill) and timing calls for the rest of it."""
+    end = time.perf_counter() + budget / 5
+    while time.perf_counter() < end:
+        fn()
     times = []
-    for _ in range(repeat):
+    end = time.perf_counter() + budget
+    while not times or time.perf_counter() < end:
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return times
+    return float(np.median(times))
 
 
 def _gemm_summary(threads: int, quick: bool) -> str:
@@ -24,7 +31,8 @@ def _gemm_summary(threads: int, quick: bool) -> str:
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # numpy then uses its own default thread count
-        threadpool_limits = None
+        def threadpool_limits(_threads):
+            return contextlib.nullcontext()
 
     fastnn.set_num_threads(threads)
     rng = np.random.default_rng(0)
@@ -47,20 +55,11 @@ def _gemm_summary(threads: int, quick: bool) -> str:
             "reference": lambda: fastnn.reference.matmul(a, b, transpose_a=ta, transpose_b=tb),
         }
         flops = 2.0 * m * n * k
-        inner = max(1, int(2e8 // flops)) if not quick else max(1, int(5e7 // flops))
         best = {s: [] for s in systems}
         for _ in range(3 if quick else 7):  # interleaved rounds: A, B, C, A, B, C, ...
             for s, fn in systems.items():
-                ctx = threadpool_limits(threads) if threadpool_limits else None
-                if ctx:
-                    ctx.__enter__()
-                try:
-                    fn()  # warm-up
-                    t = sorted(_median_seconds(fn, inner))[inner // 2]
-                finally:
-                    if ctx:
-                        ctx.__exit__(None, None, None)
-                best[s].append(t)
+                with threadpool_limits(threads):
+                    best[s].append(_seconds_per_call(fn, 0.03 if quick else 0.1))
                 time.sleep(0.15)  # OpenBLAS threads spin ~0.1 s after a call (BENCHMARKING.md)
         med = {s: float(np.median(v)) for s, v in best.items()}
         gf = {s: flops / t / 1e9 for s, t in med.items()}
