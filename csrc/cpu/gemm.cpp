@@ -20,7 +20,6 @@
 #include "gemm_kernels.h"
 #include "workspace.h"
 
-
 namespace fastnn::cpu {
 
 namespace {
@@ -43,62 +42,45 @@ MicroKernel select_kernel(std::int64_t n) {
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
-// Rows [i0, i0 + m) and inner indices [p0, p0 + kc) of op(A) -> ap[p * MR + r],
-// rows m..MR-1 zero-filled.
-void pack_a(const GemmArgs& g, std::int64_t i0, int m, std::int64_t p0, std::int64_t kc, int MR, float* ap) {
+// The two packing moves. Packing op(A) or op(B) into panels either copies
+// rows (the panel runs along the stored rows) or transposes (it runs across
+// them); which one depends on the transpose flag. The AVX2 versions need the
+// panel width to be a multiple of 8 (every AVX2/AVX-512 panel but the 6-row A).
+
+// dst[p * w + c] = src[p * ld + c] for c < cols, zero for cols <= c < w.
+void pack_copy(const float* src, std::int64_t ld, int cols, std::int64_t kc, int w, float* dst) {
 #ifdef FASTNN_X86
-    if (MR % 8 == 0 && active_isa() != Isa::portable) {
-        if (g.trans_a)
-            pack_copy_avx2(g.a + p0 * g.lda + i0, g.lda, m, kc, MR, ap);
-        else
-            pack_transposed_avx2(g.a + i0 * g.lda + p0, g.lda, m, kc, MR, ap);
-        return;
-    }
+    if (w % 8 == 0 && active_isa() != Isa::portable) return pack_copy_avx2(src, ld, cols, kc, w, dst);
 #endif
-    if (!g.trans_a) {
-        for (int r = 0; r < m; ++r) {
-            const float* src = g.a + (i0 + r) * g.lda + p0;
-            for (std::int64_t p = 0; p < kc; ++p) ap[p * MR + r] = src[p];
-        }
-        for (int r = m; r < MR; ++r)
-            for (std::int64_t p = 0; p < kc; ++p) ap[p * MR + r] = 0.0f;
-    } else {
-        for (std::int64_t p = 0; p < kc; ++p) {
-            const float* src = g.a + (p0 + p) * g.lda + i0;
-            float* dst = ap + p * MR;
-            std::memcpy(dst, src, sizeof(float) * m);
-            for (int r = m; r < MR; ++r) dst[r] = 0.0f;
-        }
+    for (std::int64_t p = 0; p < kc; ++p) {
+        std::memcpy(dst + p * w, src + p * ld, sizeof(float) * cols);
+        std::fill(dst + p * w + cols, dst + (p + 1) * w, 0.0f);
     }
 }
 
-// Columns [j0, j0 + n) and inner indices [p0, p0 + kc) of op(B) -> bp[p * NR + c],
-// columns n..NR-1 zero-filled.
-void pack_b(const GemmArgs& g, std::int64_t j0, int n, std::int64_t p0, std::int64_t kc, int NR, float* bp) {
+// dst[p * w + r] = src[r * ld + p] for r < rows, zero for rows <= r < w.
+void pack_transposed(const float* src, std::int64_t ld, int rows, std::int64_t kc, int w, float* dst) {
 #ifdef FASTNN_X86
-    if (NR % 8 == 0 && active_isa() != Isa::portable) {
-        if (g.trans_b)
-            pack_transposed_avx2(g.b + j0 * g.ldb + p0, g.ldb, n, kc, NR, bp);
-        else
-            pack_copy_avx2(g.b + p0 * g.ldb + j0, g.ldb, n, kc, NR, bp);
-        return;
-    }
+    if (w % 8 == 0 && active_isa() != Isa::portable) return pack_transposed_avx2(src, ld, rows, kc, w, dst);
 #endif
-    if (!g.trans_b) {
-        for (std::int64_t p = 0; p < kc; ++p) {
-            const float* src = g.b + (p0 + p) * g.ldb + j0;
-            float* dst = bp + p * NR;
-            std::memcpy(dst, src, sizeof(float) * n);
-            for (int c = n; c < NR; ++c) dst[c] = 0.0f;
-        }
-    } else {
-        for (int c = 0; c < n; ++c) {
-            const float* src = g.b + (j0 + c) * g.ldb + p0;
-            for (std::int64_t p = 0; p < kc; ++p) bp[p * NR + c] = src[p];
-        }
-        for (int c = n; c < NR; ++c)
-            for (std::int64_t p = 0; p < kc; ++p) bp[p * NR + c] = 0.0f;
-    }
+    for (int r = 0; r < w; ++r)
+        for (std::int64_t p = 0; p < kc; ++p) dst[p * w + r] = r < rows ? src[r * ld + p] : 0.0f;
+}
+
+// Rows [i0, i0 + m) and inner indices [p0, p0 + kc) of op(A) -> ap[p * MR + r].
+void pack_a(const GemmArgs& g, std::int64_t i0, int m, std::int64_t p0, std::int64_t kc, int MR, float* ap) {
+    if (g.trans_a)
+        pack_copy(g.a + p0 * g.lda + i0, g.lda, m, kc, MR, ap);
+    else
+        pack_transposed(g.a + i0 * g.lda + p0, g.lda, m, kc, MR, ap);
+}
+
+// Columns [j0, j0 + n) and inner indices [p0, p0 + kc) of op(B) -> bp[p * NR + c].
+void pack_b(const GemmArgs& g, std::int64_t j0, int n, std::int64_t p0, std::int64_t kc, int NR, float* bp) {
+    if (g.trans_b)
+        pack_transposed(g.b + j0 * g.ldb + p0, g.ldb, n, kc, NR, bp);
+    else
+        pack_copy(g.b + p0 * g.ldb + j0, g.ldb, n, kc, NR, bp);
 }
 
 // C = beta * C + bias, relu: the whole product when k == 0 or alpha == 0
@@ -115,7 +97,7 @@ void epilogue_only(const GemmArgs& g) {
     }
 }
 
-// How the work is split into tasks, one per thread: tm groups of A panels
+// How the work is split into tasks: tm groups of A panels
 // times tn groups of B panels. Tasks share nothing: each packs the B panels it
 // uses itself (they stay in its own cache) and writes its own block of C, so
 // there is no barrier anywhere. Splitting along N only (tm == 1) makes every
@@ -240,16 +222,16 @@ void gemm_columns(const GemmArgs& g, int tasks) {
         float* bp = workspace + task * (b_size + a_size);
         float* ap = bp + b_size;
         if (g.trans_b)
-            pack_transposed_avx2(g.b, g.ldb, n, g.k, 16, bp);
+            pack_transposed(g.b, g.ldb, n, g.k, 16, bp);
         else
-            pack_copy_avx2(g.b, g.ldb, n, g.k, 16, bp);
+            pack_copy(g.b, g.ldb, n, g.k, 16, bp);
         for (std::int64_t blk = blocks * task / tasks; blk < blocks * (task + 1) / tasks; ++blk) {
             const std::int64_t i0 = blk * 16;
             const int m = int(std::min<std::int64_t>(16, g.m - i0));
             if (g.trans_a) {
                 fn(g.k, g.a + i0, g.lda, bp, g.c + i0 * g.ldc, g.ldc, m, ep);
             } else {
-                pack_transposed_avx2(g.a + i0 * g.lda, g.lda, m, g.k, 16, ap);
+                pack_transposed(g.a + i0 * g.lda, g.lda, m, g.k, 16, ap);
                 fn(g.k, ap, 16, bp, g.c + i0 * g.ldc, g.ldc, m, ep);
             }
         }
