@@ -85,18 +85,20 @@ class GemmCase:
         return (self.n, self.k) if self.transpose_b else (self.k, self.n)
 
 
-def gemm_cases() -> list[GemmCase]:
-    cases = [GemmCase(f"square{n}", "square", "nn", n, n, n, n, n, n, False, False)
-             for n in SQUARE_SIZES]
-    for M, K, N in NETWORK_SHAPES:
+def gemm_cases(square_sizes=SQUARE_SIZES, network_shapes=NETWORK_SHAPES, kind_prefix="") -> list[GemmCase]:
+    """Square n x n x n products, and the three GEMMs of a Dense layer per (batch, in, out)."""
+    cases = [GemmCase(f"square{n}", f"{kind_prefix}square", "nn", n, n, n, n, n, n, False, False)
+             for n in square_sizes]
+    network = f"{kind_prefix}network"
+    for M, K, N in network_shapes:
         name = f"dense{M}x{K}x{N}"
         cases += [
             # forward: Y = X(MxK) @ W(KxN)
-            GemmCase(name, "network", "forward", M, K, N, M, K, N, False, False),
+            GemmCase(name, network, "forward", M, K, N, M, K, N, False, False),
             # weight gradient: dW(KxN) = X^T @ dY, X stored MxK, dY stored MxN
-            GemmCase(name, "network", "wgrad", M, K, N, K, M, N, True, False),
+            GemmCase(name, network, "wgrad", M, K, N, K, M, N, True, False),
             # input gradient: dX(MxK) = dY @ W^T, dY stored MxN, W stored KxN
-            GemmCase(name, "network", "igrad", M, K, N, M, N, K, False, True),
+            GemmCase(name, network, "igrad", M, K, N, M, N, K, False, True),
         ]
     return cases
 

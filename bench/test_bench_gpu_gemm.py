@@ -64,7 +64,7 @@ import pytest
 cp = pytest.importorskip("cupy", reason="CuPy not installed: no GPU benchmarks")
 
 import bench_common as bench_conf  # noqa: E402  (bench/bench_common.py, bench/ is on sys.path)
-from test_bench_gemm import GemmCase  # noqa: E402  (the CPU suite's case definition)
+from test_bench_gemm import GemmCase, gemm_cases  # noqa: E402  (the CPU suite's case definitions)
 
 
 def _device_count() -> int:
@@ -97,19 +97,7 @@ _TOLERANCE = 1e-4     # relative Frobenius error against the float64 product
 
 
 def gpu_cases() -> list[GemmCase]:
-    cases = [GemmCase(f"square{n}", "gpu-square", "nn", n, n, n, n, n, n, False, False)
-             for n in SQUARE_SIZES]
-    for M, K, N in NETWORK_SHAPES:
-        name = f"dense{M}x{K}x{N}"
-        cases += [
-            # forward: Y = X(MxK) @ W(KxN)
-            GemmCase(name, "gpu-network", "forward", M, K, N, M, K, N, False, False),
-            # weight gradient: dW(KxN) = X^T @ dY, X stored MxK, dY stored MxN
-            GemmCase(name, "gpu-network", "wgrad", M, K, N, K, M, N, True, False),
-            # input gradient: dX(MxK) = dY @ W^T, dY stored MxN, W stored KxN
-            GemmCase(name, "gpu-network", "igrad", M, K, N, M, N, K, False, True),
-        ]
-    return cases
+    return gemm_cases(SQUARE_SIZES, NETWORK_SHAPES, kind_prefix="gpu-")
 
 
 CASES = {case.id: case for case in gpu_cases()}
