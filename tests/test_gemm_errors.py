@@ -110,7 +110,37 @@ def test_out_aliasing_an_input():
         fastnn.matmul(a, np.ones((6, 6), F32), out=a)
     buf = np.ones((6, 12), F32)
     with pytest.raises(ValueError, match=r"gemm: argument 'out' shares memory with 'b'"):
-        fastnn.matmul(np.ones((6, 6), F32), buf[:, :6], out=buf[:, 6:])
+        fastnn.matmul(np.ones((6, 6), F32), buf[:, :6], out=buf[:, 3:9])
+    flat = np.ones(100, F32)  # rows 5 of b and 0 of out share flat[30:36]
+    with pytest.raises(ValueError, match=r"gemm: argument 'out' shares memory with 'b'"):
+        fastnn.matmul(np.ones((6, 6), F32), flat[:36].reshape(6, 6), out=flat[30:66].reshape(6, 6))
+
+
+def test_disjoint_columns_of_one_buffer_are_accepted():
+    # out and b are the two halves of each row of one buffer: no element is shared.
+    rng = np.random.default_rng(5)
+    buf = rng.standard_normal((6, 12)).astype(F32)
+    a = rng.standard_normal((6, 6)).astype(F32)
+    b = buf[:, :6].copy()
+    fastnn.matmul(a, buf[:, :6], out=buf[:, 6:])
+    np.testing.assert_allclose(buf[:, 6:], a @ b, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(buf[:, :6], b)
+
+
+def test_unaligned_input():
+    raw = np.zeros(4 * 30 + 1, np.uint8)
+    a = np.frombuffer(raw.data, dtype=F32, count=30, offset=1).reshape(5, 6)
+    assert not a.flags.aligned
+    with pytest.raises(ValueError, match=r"gemm: argument 'a' is not aligned to its 4-byte items"):
+        fastnn.matmul(a, np.ones((6, 3), F32))
+
+
+def test_messages_describe_the_array_as_passed():
+    # A reversed column-major view: the kernel re-views it internally, the
+    # message must still show the user's shape and strides.
+    x = np.zeros((4, 3), F32)[::-1].T
+    with pytest.raises(ValueError, match=r"gemm: argument 'a' must be contiguous .* got shape \(3, 4\) with strides \(4, -12\)"):
+        fastnn.matmul(x, np.ones((4, 2), F32))
 
 
 def test_mixed_devices_when_cupy_is_present():

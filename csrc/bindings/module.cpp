@@ -69,7 +69,11 @@ View cuda_view(const char* op, const char* arg, const py::handle& obj) {
     if (v.ndim > kMaxDims)
         throw ValueError(message(op, ": argument '", arg, "' has ", v.ndim, " dimensions, at most ", kMaxDims, " are supported"));
     const std::string typestr = cai["typestr"].cast<std::string>();
-    v.itemsize = typestr.size() > 2 ? std::stoll(typestr.substr(2)) : 0;
+    try {
+        v.itemsize = typestr.size() > 2 ? std::stoll(typestr.substr(2)) : 0;
+    } catch (const std::exception&) {
+        v.itemsize = 0;  // reported below
+    }
     v.dtype = typestr.size() > 2 && typestr[0] != '>' ? dtype_from_kind(typestr[1], v.itemsize) : DType::other;
     if (v.dtype == DType::other) v.dtype_str = typestr;
     if (v.itemsize <= 0) throw TypeError(message(op, ": argument '", arg, "' has an unusable typestr '", typestr, "'"));
@@ -104,10 +108,13 @@ View to_view(const char* op, const char* arg, const py::handle& obj) {
                             py::str(py::type::of(obj).attr("__name__")).cast<std::string>()));
 }
 
-void check_matrix(const char* op, const char* arg, const View& v) {
+// A float32 matrix with contiguous rows. `shown` is the array as passed when
+// `v` is its row-major re-view (see row_major).
+void check_matrix(const char* op, const char* arg, const View& v, const View* shown = nullptr) {
     check_dtype(op, arg, v, DType::float32);
     check_ndim(op, arg, v, 2);
-    check_rows_contiguous(op, arg, v);
+    check_rows_contiguous(op, arg, v, shown);
+    check_aligned(op, arg, v);
 }
 
 // A column-major matrix (x.T of a C-contiguous x) is read in place as the
@@ -141,8 +148,8 @@ void gemm_binding(const py::handle& a_obj, const py::handle& b_obj, const py::ha
     const View c = to_view(op, "out", out_obj);
     const View a = row_major(a_given, trans_a);
     const View b = row_major(b_given, trans_b);
-    check_matrix(op, "a", a);
-    check_matrix(op, "b", b);
+    check_matrix(op, "a", a, &a_given);
+    check_matrix(op, "b", b, &b_given);
     check_matrix(op, "out", c);
     check_same_device(op, "b", b, "a", a);
     check_same_device(op, "out", c, "a", a);
@@ -183,6 +190,7 @@ void gemm_binding(const py::handle& a_obj, const py::handle& b_obj, const py::ha
         check_dtype(op, "bias", bias, DType::float32);
         check_ndim(op, "bias", bias, 1);
         check_rows_contiguous(op, "bias", bias);
+        check_aligned(op, "bias", bias);
         check_same_device(op, "bias", bias, "a", a);
         if (bias.shape[0] != n)
             throw ValueError(message(op, ": argument 'bias' must have shape (", n, ",) to match the ", n,

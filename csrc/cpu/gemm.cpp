@@ -248,7 +248,8 @@ void gemm(const GemmArgs& g) {
         return;
     }
 #ifdef FASTNN_X86
-    if (g.n <= 16 && active_isa() == Isa::avx512) {
+    // (Its panels span all of k: beyond 16384 the blocked path keeps workspaces small.)
+    if (g.n <= 16 && g.k <= 16384 && active_isa() == Isa::avx512) {
         // Cheap to split (a 16-row block per step), so smaller problems pay for a second thread.
         gemm_columns(g, choose_threads(g, ceil_div(g.m, 16), 65536.0));
         return;

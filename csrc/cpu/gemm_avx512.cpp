@@ -80,19 +80,21 @@ void kernel_columns(std::int64_t k, const float* a, std::int64_t a_ks, const flo
 #pragma GCC unroll 16
         for (int j = 0; j < NCOL; ++j) acc[j] = _mm512_fmadd_ps(av, _mm512_set1_ps(bp[p * 16 + j]), acc[j]);
     }
-    // alpha, bias and (without beta) relu act on whole columns while they are
-    // still vectors; only the transposed store, and beta * C, are scalar.
+    // Without beta the whole epilogue (alpha, bias, relu) acts on columns while
+    // they are still vectors and only the transposed store is scalar; with
+    // beta, bias and relu follow beta * C in the scalar loop, in the same order
+    // as every other kernel.
     const __m512 alpha = _mm512_set1_ps(ep.alpha), zero = _mm512_setzero_ps();
-    const bool relu_now = ep.relu && ep.beta == 0.0f;
+    const bool vector_epilogue = ep.beta == 0.0f;
     alignas(64) float tile[NCOL * 16];
 #pragma GCC unroll 16
     for (int j = 0; j < NCOL; ++j) {
         __m512 x = _mm512_mul_ps(alpha, acc[j]);
-        if (ep.bias) x = _mm512_add_ps(x, _mm512_set1_ps(ep.bias[j]));
-        if (relu_now) x = _mm512_max_ps(zero, x);
+        if (vector_epilogue && ep.bias) x = _mm512_add_ps(x, _mm512_set1_ps(ep.bias[j]));
+        if (vector_epilogue && ep.relu) x = _mm512_max_ps(zero, x);
         _mm512_store_ps(tile + 16 * j, x);
     }
-    if (ep.beta == 0.0f) {
+    if (vector_epilogue) {
         for (int r = 0; r < m; ++r)
 #pragma GCC unroll 16
             for (int j = 0; j < NCOL; ++j) c[r * ldc + j] = tile[16 * j + r];
@@ -102,6 +104,7 @@ void kernel_columns(std::int64_t k, const float* a, std::int64_t a_ks, const flo
         float* crow = c + r * ldc;
         for (int j = 0; j < NCOL; ++j) {
             float v = tile[16 * j + r] + ep.beta * crow[j];
+            if (ep.bias) v += ep.bias[j];
             if (ep.relu && v < 0.0f) v = 0.0f;
             crow[j] = v;
         }

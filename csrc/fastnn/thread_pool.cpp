@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <new>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -51,7 +52,7 @@ public:
             for (std::int64_t i = 0; i < n; ++i) fn(context, i);
             return;
         }
-        ensure_workers(threads - 1);
+        ensure_workers(threads - 1);  // never throws: runs with the workers it has
         Job job{fn, context, n};
         {
             std::lock_guard<std::mutex> lock(mutex_);
@@ -75,6 +76,7 @@ public:
         new (&mutex_) std::mutex();
         new (&wake_) std::condition_variable();
         workers_started_ = 0;
+        start_failed_ = false;
         active_.store(0);
         job_.store(nullptr);
         busy_.store(false);
@@ -90,9 +92,14 @@ private:
     }
 
     void ensure_workers(int count) {
-        while (workers_started_ < count) {
-            const int index = workers_started_++;
-            std::thread([this, index] { worker_loop(index); }).detach();
+        while (workers_started_ < count && !start_failed_) {
+            try {
+                const int index = workers_started_;
+                std::thread([this, index] { worker_loop(index); }).detach();
+                ++workers_started_;
+            } catch (const std::system_error&) {
+                start_failed_ = true;  // e.g. a process limit: carry on with the workers there are
+            }
         }
     }
 
@@ -126,16 +133,24 @@ private:
     std::atomic<std::uint64_t> generation_{0};
     std::atomic<int> wanted_{0};
     int workers_started_ = 0;       // only touched by the (busy_-serialised) caller
+    bool start_failed_ = false;     // likewise
     std::atomic<Job*> job_{nullptr};
     std::atomic<int> active_{0};
     std::atomic<bool> busy_{false};
 };
 
+std::atomic<Pool*> g_pool{nullptr};
+
 Pool& pool() {
     static Pool* p = [] {
         Pool* created = new Pool();  // never deleted: see Pool
+        g_pool.store(created);
 #if defined(__unix__) || defined(__APPLE__)
-        pthread_atfork(nullptr, nullptr, [] { pool().reset_after_fork(); });
+        // The handler must not call pool(): a fork during this initialiser
+        // would leave the child waiting on its guard.
+        pthread_atfork(nullptr, nullptr, [] {
+            if (Pool* q = g_pool.load()) q->reset_after_fork();
+        });
 #endif
         return created;
     }();

@@ -2,11 +2,14 @@
 //
 // parallel_for(n, threads, task) runs task(0..n-1) on the calling thread and
 // up to threads-1 persistent workers. Workers claim tasks from an atomic
-// counter, so the caller never waits for a worker that has not started: on a
-// busy machine (another process on a core, OpenBLAS's threads still spinning)
-// the caller simply does the tasks itself. OpenMP's fork/join and barriers
-// wait for every team member instead, and a descheduled one costs a whole
-// scheduler tick (measured here: a 45 us GEMM took 5.5 ms with one core busy).
+// counter, so the caller never waits for a worker that has not picked up a
+// task: on a busy machine (another process on a core, OpenBLAS's threads
+// still spinning) the caller simply does the tasks itself, and waits only for
+// tasks already running. OpenMP's fork/join and barriers wait for every team
+// member instead, and a descheduled one costs a whole scheduler tick
+// (measured here: a 45 us GEMM took 5.5 ms with one core busy; 110 us with
+// this pool). If the OS refuses to start a worker, the pool runs with those
+// it has.
 #pragma once
 
 #include <cstdint>

@@ -54,7 +54,7 @@ void check_ndim(const char* op, const char* arg, const View& v, int want) {
                                  "-D array of shape ", shape_str(v)));
 }
 
-void check_rows_contiguous(const char* op, const char* arg, const View& v) {
+void check_rows_contiguous(const char* op, const char* arg, const View& v, const View* shown) {
     if (v.numel() == 0) return;  // nothing is read or written
     bool ok = v.strides_whole;
     if (ok && v.ndim == 2) {
@@ -64,10 +64,18 @@ void check_rows_contiguous(const char* op, const char* arg, const View& v) {
     } else if (ok && v.ndim == 1) {
         ok = v.shape[0] <= 1 || v.strides[0] == 1;
     }
-    if (!ok)
+    if (!ok) {
+        const View& u = shown ? *shown : v;
         throw ValueError(message(op, ": argument '", arg, "' must be contiguous along its last axis, got shape ",
-                                 shape_str(v), " with strides ", strides_str(v),
+                                 shape_str(u), " with strides ", strides_str(u),
                                  " bytes (make a contiguous copy, e.g. np.ascontiguousarray)"));
+    }
+}
+
+void check_aligned(const char* op, const char* arg, const View& v) {
+    if (v.itemsize > 0 && reinterpret_cast<std::uintptr_t>(v.data) % std::uintptr_t(v.itemsize) != 0)
+        throw ValueError(message(op, ": argument '", arg, "' is not aligned to its ", v.itemsize,
+                                 "-byte items (data at address ", v.data, "); pass an aligned copy, e.g. x.copy()"));
 }
 
 void check_contiguous(const char* op, const char* arg, const View& v) {
@@ -91,7 +99,7 @@ void check_same_device(const char* op, const char* arg, const View& v, const cha
     if (v.device != ref.device || v.device_id != ref.device_id)
         throw ValueError(message(op, ": argument '", arg, "' is on ", device_name(v.device), " device ", v.device_id,
                                  " but '", ref_arg, "' is on ", device_name(ref.device), " device ", ref.device_id,
-                                 "; all arguments must be on the same device (move them with fastnn.to_device)"));
+                                 "; all arguments must be on the same device (move them with cupy.asarray or cupy.asnumpy)"));
 }
 
 namespace {
@@ -109,12 +117,27 @@ void byte_range(const View& v, const char*& lo, const char*& hi) {
 }
 }  // namespace
 
+// For two 2-D views with the same row stride L (elements) and contiguous rows,
+// whose spans intersect: true when their columns can never meet. Element e of
+// the buffer sits at column e mod L; `out` covers columns [r, r + w_out) relative
+// to `in`'s first column, `in` covers [0, w_in).
+bool rows_disjoint(const View& out, const View& in) {
+    if (out.ndim != 2 || in.ndim != 2 || out.itemsize != in.itemsize || !out.strides_whole || !in.strides_whole)
+        return false;
+    const std::int64_t L = out.strides[0];
+    if (L <= 0 || in.strides[0] != L || out.strides[1] != 1 || in.strides[1] != 1) return false;
+    const std::int64_t byte_gap = static_cast<const char*>(out.data) - static_cast<const char*>(in.data);
+    if (byte_gap % out.itemsize != 0) return false;
+    const std::int64_t r = ((byte_gap / out.itemsize) % L + L) % L;
+    return r >= in.shape[1] && r + out.shape[1] <= L;
+}
+
 void check_no_overlap(const char* op, const char* out_arg, const View& out, const char* in_arg, const View& in) {
     if (out.device != in.device) return;
     const char *a0, *a1, *b0, *b1;
     byte_range(out, a0, a1);
     byte_range(in, b0, b1);
-    if (a0 < a1 && b0 < b1 && a0 < b1 && b0 < a1)
+    if (a0 < a1 && b0 < b1 && a0 < b1 && b0 < a1 && !rows_disjoint(out, in))
         throw ValueError(message(op, ": argument '", out_arg, "' shares memory with '", in_arg,
                                  "'; the output must not overlap an input (pass a separate array)"));
 }

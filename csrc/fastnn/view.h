@@ -45,11 +45,18 @@ std::string strides_str(const View& v);  // in bytes, as NumPy reports them
 void check_dtype(const char* op, const char* arg, const View& v, DType want);
 void check_ndim(const char* op, const char* arg, const View& v, int want);
 // Rows may be padded (row stride >= columns) but each row must be contiguous.
-void check_rows_contiguous(const char* op, const char* arg, const View& v);
+// `shown`, when given, is the array as the user passed it (the message
+// describes it rather than an internal re-view of it).
+void check_rows_contiguous(const char* op, const char* arg, const View& v, const View* shown = nullptr);
+// The data pointer must be a multiple of the item size (NumPy can make
+// unaligned arrays, e.g. np.frombuffer with an odd offset).
+void check_aligned(const char* op, const char* arg, const View& v);
 void check_contiguous(const char* op, const char* arg, const View& v);
 void check_writable(const char* op, const char* arg, const View& v);
 void check_same_device(const char* op, const char* arg, const View& v, const char* ref_arg, const View& ref);
-// `out` must not share memory with `in` (results would depend on the order of writes).
+// `out` must not share memory with `in` (results would depend on the order of
+// writes). Exact for row-strided 2-D views of one buffer (x[:, :4] and x[:, 4:]
+// are disjoint); otherwise any overlap of the spanned byte ranges counts.
 void check_no_overlap(const char* op, const char* out_arg, const View& out, const char* in_arg, const View& in);
 
 }  // namespace fastnn

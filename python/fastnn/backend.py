@@ -6,6 +6,7 @@ importing fastnn never needs CuPy, a GPU or a CUDA driver.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import numpy as np
@@ -28,12 +29,25 @@ def array_module(x):
 
 
 def cuda_stream(x) -> int:
-    """The CUDA stream kernels on ``x`` run on: CuPy's current stream (0 on the CPU)."""
+    """The CUDA stream kernels on ``x`` run on: CuPy's current stream (0 on the CPU).
+
+    Call it inside ``device_of(x)``: CuPy keeps one current stream per device.
+    """
     if is_cuda_array(x):
         import cupy
 
         return cupy.cuda.get_current_stream().ptr
     return 0
+
+
+def device_of(x):
+    """A context that makes ``x``'s GPU the current device (a no-op on the CPU).
+
+    Kernels launch on the current device and outputs are allocated there, so
+    an array on GPU 1 must be worked on with GPU 1 current.
+    """
+    device = getattr(x, "device", None) if is_cuda_array(x) else None
+    return device if device is not None and hasattr(device, "__enter__") else contextlib.nullcontext()
 
 
 @functools.lru_cache(maxsize=None)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastnn import _C
-from fastnn.backend import array_module, cuda_stream
+from fastnn.backend import array_module, cuda_stream, device_of
 
 _ACTIVATIONS = {None: 0, "linear": 0, "relu": 1}
 _ndarray = np.ndarray
@@ -24,7 +24,6 @@ def _gemm(a, b, transpose_a, transpose_b, alpha, beta, out, bias, activation):
     code = _ACTIVATIONS.get(activation) if isinstance(activation, (str, type(None))) else None
     if code is None:
         raise ValueError(f"gemm: unknown activation {activation!r}; expected None, 'linear' or 'relu'")
-    on_cpu = type(a) is _ndarray
     if out is None:
         if beta != 0.0:
             raise ValueError("gemm: beta != 0 accumulates into 'out', so 'out' must be given")
@@ -32,10 +31,19 @@ def _gemm(a, b, transpose_a, transpose_b, alpha, beta, out, bias, activation):
             shape = (a.shape[1 if transpose_a else 0], b.shape[0 if transpose_b else 1])
         except (AttributeError, IndexError, TypeError):
             shape = (0, 0)  # not a matrix: the kernel names the real problem
-        out = _empty(shape, _float32) if on_cpu else array_module(a).empty(shape, dtype=_float32)
+    else:
+        shape = None
     # A column-major operand (x.T) is read in place: the kernel flips it to
     # its row-major transpose.
-    _C.gemm(a, b, out, transpose_a, transpose_b, alpha, beta, bias, code, 0 if on_cpu else cuda_stream(a))
+    if type(a) is _ndarray:  # the common case first, with no extra calls
+        if shape is not None:
+            out = _empty(shape, _float32)
+        _C.gemm(a, b, out, transpose_a, transpose_b, alpha, beta, bias, code, 0)
+        return out
+    with device_of(a):
+        if shape is not None:
+            out = array_module(a).empty(shape, dtype=_float32)
+        _C.gemm(a, b, out, transpose_a, transpose_b, alpha, beta, bias, code, cuda_stream(a))
     return out
 
 
