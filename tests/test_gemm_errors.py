@@ -165,6 +165,21 @@ def test_cuda_array_without_cuda_build_or_gpu():
         fastnn.matmul(a, FakeCudaArray((5, 6)))
 
 
+def test_cuda_operands_without_a_usable_cuda_stack():
+    # Whatever is missing here (a CUDA build, CuPy or a GPU), a CUDA operand
+    # gets a RuntimeError saying what, not an ImportError or a crash.
+    if fastnn.cuda_available():
+        pytest.skip("a GPU is usable here")
+
+    class FakeCudaArray:
+        def __init__(self, shape, pointer):
+            self.shape = shape
+            self.__cuda_array_interface__ = {"shape": shape, "typestr": "<f4", "data": (pointer, False), "version": 3}
+
+    with pytest.raises(RuntimeError, match=r"built without CUDA|need CuPy|CUDA error|no usable CUDA"):
+        fastnn.matmul(FakeCudaArray((2, 2), 4096), FakeCudaArray((2, 2), 8192))
+
+
 def test_thread_count_validation():
     with pytest.raises(ValueError, match=r"set_num_threads: n must be >= 1, got 0"):
         fastnn.set_num_threads(0)

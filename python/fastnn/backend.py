@@ -19,13 +19,19 @@ def is_cuda_array(x) -> bool:
     return hasattr(x, "__cuda_array_interface__") and not isinstance(x, np.ndarray)
 
 
+def _cupy():
+    try:
+        import cupy
+    except ImportError:
+        raise RuntimeError(
+            "fastnn: CUDA arrays need CuPy for device memory and streams (pip install fastnn[gpu])"
+        ) from None
+    return cupy
+
+
 def array_module(x):
     """``cupy`` for CUDA arrays, ``numpy`` otherwise."""
-    if is_cuda_array(x):
-        import cupy
-
-        return cupy
-    return np
+    return _cupy() if is_cuda_array(x) else np
 
 
 def cuda_stream(x) -> int:
@@ -33,11 +39,7 @@ def cuda_stream(x) -> int:
 
     Call it inside ``device_of(x)``: CuPy keeps one current stream per device.
     """
-    if is_cuda_array(x):
-        import cupy
-
-        return cupy.cuda.get_current_stream().ptr
-    return 0
+    return _cupy().cuda.get_current_stream().ptr if is_cuda_array(x) else 0
 
 
 def device_of(x):
@@ -50,10 +52,13 @@ def device_of(x):
     return device if device is not None and hasattr(device, "__enter__") else contextlib.nullcontext()
 
 
+CUDA_BUILT: bool = _C.build_info()["cuda"]
+
+
 @functools.lru_cache(maxsize=None)
 def cuda_status() -> tuple[bool, str]:
     """(usable, reason): whether fastnn can run on a GPU here, and why not."""
-    if not _C.build_info()["cuda"]:
+    if not CUDA_BUILT:
         return False, "fastnn was built without CUDA"
     count, why = _C.cuda_device_count()
     if count == 0:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastnn import _C
-from fastnn.backend import array_module, cuda_stream, device_of
+from fastnn.backend import CUDA_BUILT, array_module, cuda_stream, device_of, is_cuda_array
 
 _ACTIVATIONS = {None: 0, "linear": 0, "relu": 1}
 _ndarray = np.ndarray
@@ -35,11 +35,16 @@ def _gemm(a, b, transpose_a, transpose_b, alpha, beta, out, bias, activation):
         shape = None
     # A column-major operand (x.T) is read in place: the kernel flips it to
     # its row-major transpose.
-    if type(a) is _ndarray:  # the common case first, with no extra calls
+    if type(a) is _ndarray or not is_cuda_array(a):  # NumPy (tested first: the common case), or not an array
         if shape is not None:
             out = _empty(shape, _float32)
         _C.gemm(a, b, out, transpose_a, transpose_b, alpha, beta, bias, code, 0)
         return out
+    if not CUDA_BUILT:
+        raise RuntimeError(
+            "gemm: the arguments are CUDA arrays but fastnn was built without CUDA "
+            "(reinstall with nvcc on PATH, or FASTNN_CUDA=ON to require it)"
+        )
     with device_of(a):
         if shape is not None:
             out = array_module(a).empty(shape, dtype=_float32)
