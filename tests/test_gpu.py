@@ -9,23 +9,12 @@ import math
 import numpy as np
 import pytest
 
-cp = pytest.importorskip("cupy")
+from gpu_support import cupy_or_skip
+
+cp = cupy_or_skip()
 
 import fastnn  # noqa: E402
 import fastnn.reference  # noqa: E402
-
-
-def _cupy_device_count():
-    try:
-        return cp.cuda.runtime.getDeviceCount()
-    except Exception:  # no driver, insufficient driver, no device, ...
-        return 0
-
-
-if _cupy_device_count() == 0:
-    pytest.skip("no CUDA device visible to CuPy", allow_module_level=True)
-if not fastnn.cuda_available():
-    pytest.skip("fastnn was built without CUDA or cannot use the GPU", allow_module_level=True)
 
 
 # ---------------------------------------------------------------------------

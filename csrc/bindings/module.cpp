@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "fastnn/activation.h"
 #include "fastnn/dispatch.h"
 #include "fastnn/errors.h"
 #include "fastnn/gemm.h"
@@ -212,6 +213,79 @@ void gemm_binding(const py::handle& a_obj, const py::handle& b_obj, const py::ha
 #endif
 }
 
+// x, and an output of the same shape, dtype float32, contiguous, on one device.
+// The output may be x itself (in place) but may not partly overlap it.
+void check_elementwise(const char* op, const char* arg, const View& v, const char* ref_arg, const View& ref) {
+    check_dtype(op, arg, v, DType::float32);
+    check_contiguous(op, arg, v);
+    check_aligned(op, arg, v);
+    check_same_device(op, arg, v, ref_arg, ref);
+    bool same_shape = v.ndim == ref.ndim;
+    for (int i = 0; same_shape && i < v.ndim; ++i) same_shape = v.shape[i] == ref.shape[i];
+    if (!same_shape)
+        throw ValueError(message(op, ": argument '", arg, "' must have the shape of '", ref_arg, "' ", shape_str(ref),
+                                 ", got ", shape_str(v)));
+}
+
+void check_output(const char* op, const char* arg, const View& out, const char* in_arg, const View& in) {
+    check_writable(op, arg, out);
+    if (out.data != in.data) check_no_overlap(op, arg, out, in_arg, in);
+}
+
+ActivationKind activation_kind(const char* op, int kind) {
+    if (kind < 0 || kind >= kActivationKinds)
+        throw ValueError(message(op, ": unknown activation code ", kind, " (expected 0..", kActivationKinds - 1, ")"));
+    return static_cast<ActivationKind>(kind);
+}
+
+void activation_forward_binding(const py::handle& x_obj, const py::handle& y_obj, int kind, float alpha,
+                                std::uintptr_t stream) {
+    const char* op = "activation";
+    const ActivationKind k = activation_kind(op, kind);
+    const View x = to_view(op, "x", x_obj);
+    const View y = to_view(op, "out", y_obj);
+    check_elementwise(op, "x", x, "x", x);
+    check_elementwise(op, "out", y, "x", x);
+    check_output(op, "out", y, "x", x);
+    if (x.device == Device::cpu) {
+        py::gil_scoped_release release;
+        cpu::activation_forward(k, alpha, x.ptr<const float>(), y.ptr<float>(), x.numel());
+        return;
+    }
+#ifdef FASTNN_WITH_CUDA
+    cuda::activation_forward(k, alpha, x.ptr<const float>(), y.ptr<float>(), x.numel(), stream);
+#else
+    (void)stream;
+    no_cuda(op);
+#endif
+}
+
+void activation_backward_binding(const py::handle& x_obj, const py::handle& dy_obj, const py::handle& dx_obj, int kind,
+                                 float alpha, std::uintptr_t stream) {
+    const char* op = "activation_backward";
+    const ActivationKind k = activation_kind(op, kind);
+    const View x = to_view(op, "x", x_obj);
+    const View dy = to_view(op, "grad", dy_obj);
+    const View dx = to_view(op, "out", dx_obj);
+    check_elementwise(op, "x", x, "x", x);
+    check_elementwise(op, "grad", dy, "x", x);
+    check_elementwise(op, "out", dx, "x", x);
+    check_output(op, "out", dx, "x", x);
+    check_output(op, "out", dx, "grad", dy);
+    if (x.device == Device::cpu) {
+        py::gil_scoped_release release;
+        cpu::activation_backward(k, alpha, x.ptr<const float>(), dy.ptr<const float>(), dx.ptr<float>(), x.numel());
+        return;
+    }
+#ifdef FASTNN_WITH_CUDA
+    cuda::activation_backward(k, alpha, x.ptr<const float>(), dy.ptr<const float>(), dx.ptr<float>(), x.numel(),
+                              stream);
+#else
+    (void)stream;
+    no_cuda(op);
+#endif
+}
+
 py::dict build_info() {
     py::dict d;
     d["version"] = FASTNN_VERSION;
@@ -249,6 +323,13 @@ PYBIND11_MODULE(_C, m) {
           py::arg("activation") = 0, py::arg("stream") = 0,
           "out = alpha * op(a) @ op(b) + beta * out [+ bias] [relu], float32, on the device of the arguments. "
           "activation: 0 = none, 1 = relu. stream: cudaStream_t as an integer (CUDA only).");
+
+    m.def("activation_forward", &activation_forward_binding, py::arg("x"), py::arg("out"), py::arg("kind"),
+          py::arg("alpha") = 0.0f, py::arg("stream") = 0,
+          "out = f(x) element-wise for the activation `kind` (see csrc/fastnn/activation.h); out may be x.");
+    m.def("activation_backward", &activation_backward_binding, py::arg("x"), py::arg("grad"), py::arg("out"),
+          py::arg("kind"), py::arg("alpha") = 0.0f, py::arg("stream") = 0,
+          "out = grad * f'(x) element-wise; out may be grad or x.");
 
     m.def("set_num_threads", &fastnn::set_num_threads, py::arg("n"));
     m.def("get_num_threads", &fastnn::num_threads);

@@ -1,6 +1,11 @@
 // Micro-kernels of the CPU GEMM (one per ISA, each in its own source file so it
 // can carry its own compiler flags) and the packed-panel format they share.
 //
+// Rule for every *_avx2.cpp / *_avx512.cpp file: no std:: function templates
+// and no non-static inline functions shared with other files. The linker keeps
+// one copy of each such function for the whole library, and it may be the copy
+// compiled with AVX-512, then run by the portable path on an older CPU.
+//
 // A micro-kernel multiplies an MR x kc panel of op(A) by a packed kc x NR
 // panel of op(B) (element (p, c) at bp[p * NR + c]) and writes the m x n
 // corner (m <= MR, n <= NR) of the product into C through the epilogue.
@@ -56,8 +61,9 @@ void pack_copy_avx2(const float* src, std::int64_t ld, int cols, std::int64_t kc
 #endif
 
 // Scalar epilogue for a tile held in memory (acc[r * acc_ld + c]); the ISA
-// kernels use it for partial edge tiles.
-inline void store_tile(const float* acc, int acc_ld, float* c, std::int64_t ldc, int m, int n, const Epilogue& ep) {
+// kernels use it for partial edge tiles. `static`: each ISA file gets its own
+// copy (a shared inline copy could be the AVX2-compiled one, run on any CPU).
+static inline void store_tile(const float* acc, int acc_ld, float* c, std::int64_t ldc, int m, int n, const Epilogue& ep) {
     for (int r = 0; r < m; ++r) {
         float* crow = c + r * ldc;
         for (int j = 0; j < n; ++j) {

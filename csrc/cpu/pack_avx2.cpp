@@ -3,8 +3,6 @@
 // a time it costs several percent of a network-sized GEMM.
 #include <immintrin.h>
 
-#include <algorithm>
-
 #include "gemm_kernels.h"
 
 namespace fastnn::cpu {
@@ -34,7 +32,8 @@ inline void transpose_8x8(const float* src, std::int64_t ld, float* dst, std::in
 
 void pack_transposed_avx2(const float* src, std::int64_t ld, int rows, std::int64_t kc, int w, float* dst) {
     for (int r0 = 0; r0 < w; r0 += 8) {
-        const int nr = std::min(8, rows - r0);
+        const int left = rows - r0;
+        const int nr = left < 8 ? left : 8;  // no std:: templates in ISA files: see gemm_kernels.h
         if (nr == 8) {
             std::int64_t p = 0;
             for (; p + 8 <= kc; p += 8) transpose_8x8(src + r0 * ld + p, ld, dst + p * w + r0, w);
@@ -61,7 +60,8 @@ void pack_copy_avx2(const float* src, std::int64_t ld, int cols, std::int64_t kc
     alignas(32) static const int ramp[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
     for (std::int64_t p = 0; p < kc; ++p) {
         for (int c = 0; c < w; c += 8) {
-            const int left = std::max(0, std::min(8, cols - c));
+            const int rest = cols - c;
+            const int left = rest < 0 ? 0 : (rest > 8 ? 8 : rest);
             const __m256i mask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ramp + 8 - left));
             _mm256_storeu_ps(dst + p * w + c, _mm256_maskload_ps(src + p * ld + c, mask));
         }

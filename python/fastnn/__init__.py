@@ -10,7 +10,7 @@ import numbers
 from fastnn import _C, reference
 from fastnn.backend import cuda_available
 from fastnn.info import info
-from fastnn.ops import gemm, matmul
+from fastnn.ops import activation, activation_backward, gemm, matmul
 
 __version__ = _C.build_info()["version"]
 
@@ -29,6 +29,8 @@ def get_num_threads() -> int:
 
 __all__ = [
     "__version__",
+    "activation",
+    "activation_backward",
     "cuda_available",
     "gemm",
     "get_num_threads",

@@ -14,16 +14,42 @@ import numpy as np
 from fastnn import _C
 from fastnn.backend import CUDA_BUILT, array_module, cuda_stream, device_of, is_cuda_array
 
-_ACTIVATIONS = {None: 0, "linear": 0, "relu": 1}
+_GEMM_EPILOGUES = {None: 0, "linear": 0, "relu": 1}  # activations fused into gemm
 _ndarray = np.ndarray
 _float32 = np.float32
 _empty = np.empty
 
 
+def _launch(op, ref, out, out_shape, call):
+    """Runs ``call(out, stream)`` on the device of ``ref``, allocating ``out``
+    (float32, ``out_shape``) there when it is None; returns ``out``.
+
+    CUDA kernels launch on the current device and CuPy's current stream, so
+    both are taken from ``ref``'s device. Anything that is not a CUDA array
+    goes to the CPU path, where the kernel's checks name what is wrong.
+    """
+    if type(ref) is _ndarray or not is_cuda_array(ref):  # NumPy (tested first: the common case)
+        if out is None:
+            out = _empty(out_shape, _float32)
+        call(out, 0)
+        return out
+    if not CUDA_BUILT:
+        raise RuntimeError(
+            f"{op}: the arguments are CUDA arrays but fastnn was built without CUDA "
+            "(reinstall with nvcc on PATH, or FASTNN_CUDA=ON to require it)"
+        )
+    with device_of(ref):
+        if out is None:
+            out = array_module(ref).empty(out_shape, dtype=_float32)
+        call(out, cuda_stream(ref))
+    return out
+
+
 def _gemm(a, b, transpose_a, transpose_b, alpha, beta, out, bias, activation):
-    code = _ACTIVATIONS.get(activation) if isinstance(activation, (str, type(None))) else None
+    code = _GEMM_EPILOGUES.get(activation) if isinstance(activation, (str, type(None))) else None
     if code is None:
         raise ValueError(f"gemm: unknown activation {activation!r}; expected None, 'linear' or 'relu'")
+    shape = None
     if out is None:
         if beta != 0.0:
             raise ValueError("gemm: beta != 0 accumulates into 'out', so 'out' must be given")
@@ -31,25 +57,12 @@ def _gemm(a, b, transpose_a, transpose_b, alpha, beta, out, bias, activation):
             shape = (a.shape[1 if transpose_a else 0], b.shape[0 if transpose_b else 1])
         except (AttributeError, IndexError, TypeError):
             shape = (0, 0)  # not a matrix: the kernel names the real problem
-    else:
-        shape = None
     # A column-major operand (x.T) is read in place: the kernel flips it to
     # its row-major transpose.
-    if type(a) is _ndarray or not is_cuda_array(a):  # NumPy (tested first: the common case), or not an array
-        if shape is not None:
-            out = _empty(shape, _float32)
-        _C.gemm(a, b, out, transpose_a, transpose_b, alpha, beta, bias, code, 0)
-        return out
-    if not CUDA_BUILT:
-        raise RuntimeError(
-            "gemm: the arguments are CUDA arrays but fastnn was built without CUDA "
-            "(reinstall with nvcc on PATH, or FASTNN_CUDA=ON to require it)"
-        )
-    with device_of(a):
-        if shape is not None:
-            out = array_module(a).empty(shape, dtype=_float32)
-        _C.gemm(a, b, out, transpose_a, transpose_b, alpha, beta, bias, code, cuda_stream(a))
-    return out
+    return _launch(
+        "gemm", a, out, shape,
+        lambda c, stream: _C.gemm(a, b, c, transpose_a, transpose_b, alpha, beta, bias, code, stream),
+    )
 
 
 def gemm(
@@ -84,3 +97,59 @@ def matmul(a, b, *, transpose_a: bool = False, transpose_b: bool = False, out=No
     overwritten, never accumulated into.
     """
     return _gemm(a, b, transpose_a, transpose_b, 1.0, 0.0, out, bias, activation)
+
+
+# name -> (kernel code, default alpha) for the element-wise activations; codes
+# follow csrc/fastnn/activation.h. Defaults are Keras' (leaky_relu's
+# negative_slope 0.2, elu's alpha 1.0).
+ACTIVATIONS = {
+    "linear": (0, 0.0),
+    "relu": (1, 0.0),
+    "leaky_relu": (2, 0.2),
+    "elu": (3, 1.0),
+    "selu": (4, 0.0),
+    "gelu": (5, 0.0),
+    "gelu_tanh": (6, 0.0),
+    "silu": (7, 0.0),
+    "swish": (7, 0.0),
+    "sigmoid": (8, 0.0),
+    "hard_sigmoid": (9, 0.0),
+    "tanh": (10, 0.0),
+    "softplus": (11, 0.0),
+    "softsign": (12, 0.0),
+    "exponential": (13, 0.0),
+}
+
+
+def _activation_code(op, name, alpha):
+    try:
+        code, default = ACTIVATIONS[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"{op}: unknown activation {name!r}; expected one of {', '.join(sorted(ACTIVATIONS))}"
+        ) from None
+    return code, default if alpha is None else float(alpha)
+
+
+def activation(x, name: str, *, alpha=None, out=None):
+    """``f(x)`` element-wise on a float32 NumPy or CuPy array (``out`` may be ``x``).
+
+    ``name`` is a Keras activation name (``relu``, ``leaky_relu``, ``elu``,
+    ``selu``, ``gelu``, ``gelu_tanh``, ``silu``/``swish``, ``sigmoid``,
+    ``hard_sigmoid``, ``tanh``, ``softplus``, ``softsign``, ``exponential``,
+    ``linear``); ``alpha`` is leaky_relu's slope or elu's alpha.
+    """
+    code, alpha = _activation_code("activation", name, alpha)
+    return _launch(
+        "activation", x, out, getattr(x, "shape", (0,)),
+        lambda y, stream: _C.activation_forward(x, y, code, alpha, stream),
+    )
+
+
+def activation_backward(x, grad, name: str, *, alpha=None, out=None):
+    """``grad * f'(x)``: the gradient with respect to the activation's input ``x``."""
+    code, alpha = _activation_code("activation_backward", name, alpha)
+    return _launch(
+        "activation_backward", x, out, getattr(x, "shape", (0,)),
+        lambda dx, stream: _C.activation_backward(x, grad, dx, code, alpha, stream),
+    )

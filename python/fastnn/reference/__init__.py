@@ -4,6 +4,7 @@ Public on purpose: the tests use it as the oracle (fed float64), the
 benchmarks as the baseline (fed float32), and users to learn or to check.
 """
 
+from fastnn.reference.activations import activation, activation_backward
 from fastnn.reference.gemm import gemm, matmul
 
-__all__ = ["gemm", "matmul"]
+__all__ = ["activation", "activation_backward", "gemm", "matmul"]

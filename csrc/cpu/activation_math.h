@@ -1,0 +1,147 @@
+// Scalar float math written so the compiler vectorises the loops that call it
+// (no libm calls, no data-dependent branches: selects only).
+//
+// Include only inside an ISA namespace of activation_<isa>.cpp (after
+// <cstdint> and <cstring>): every ISA gets its own copy with internal names,
+// so the linker can never hand an AVX-512 copy of an inline function to the
+// portable code (one-definition merging of inline functions across files
+// compiled with different -m flags is a classic source of SIGILL).
+//
+// Accuracy (float32, checked against float64 in tests/test_activation.py):
+// exp/expm1 ~2 ulp; log1p_exp ~2 ulp; tanh, sigmoid ~3 ulp; Phi (normal CDF,
+// via erfc of Numerical Recipes' Chebyshev fit) ~1.2e-7 relative.
+namespace math {
+
+inline float bits_to_float(std::int32_t i) {
+    float f;
+    std::memcpy(&f, &i, sizeof f);
+    return f;
+}
+
+inline float select(bool c, float a, float b) { return c ? a : b; }
+
+// exp(r) - 1 for |r| <= ln2 / 2: Taylor to degree 8 (remainder < 3e-9).
+inline float expm1_poly(float r) {
+    float p = 1.0f / 40320;
+    p = p * r + 1.0f / 5040;
+    p = p * r + 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    return p * r;
+}
+
+// x = k ln2 + r with |r| <= ln2 / 2 (Cody-Waite split of ln2); 2^k is
+// returned as two factors (k split in halves) so that both stay normal floats
+// over the whole range exp does not overflow or flush, k in [-126, 128].
+struct Reduced {
+    float r, scale_lo, scale_hi;
+};
+
+inline Reduced reduce(float x) {
+    constexpr float log2e = 1.44269504088896341f;
+    constexpr float ln2_hi = 0.693145751953125f, ln2_lo = 1.42860682030941723e-6f;
+    constexpr float lo = -87.3365f, hi = 88.7228f;
+    const float xc = select(x < lo, lo, select(x > hi, hi, x));  // NaN passes through
+    // Round to nearest by adding and removing 1.5 * 2^23 (floorf would not
+    // vectorise); exact since |xc * log2e| < 2^22.
+    constexpr float round_magic = 12582912.0f;
+    const float k = (xc * log2e + round_magic) - round_magic;
+    Reduced out;
+    out.r = (xc - k * ln2_hi) - k * ln2_lo;
+    const std::int32_t ki = static_cast<std::int32_t>(select(k == k, k, 0.0f));  // NaN: r carries it
+    const std::int32_t k1 = ki >> 1, k2 = ki - k1;
+    out.scale_lo = bits_to_float((k1 + 127) << 23);
+    out.scale_hi = bits_to_float((k2 + 127) << 23);
+    return out;
+}
+
+inline float exp(float x) {
+    const Reduced q = reduce(x);
+    const float y = ((expm1_poly(q.r) + 1.0f) * q.scale_lo) * q.scale_hi;
+    // Past the clamps: overflow to inf, underflow to 0 (denormals flushed).
+    return select(x > 88.7228f, __builtin_inff(), select(x < -87.3365f, 0.0f, y));
+}
+
+inline float expm1(float x) {
+    const Reduced q = reduce(x);
+    // 2^k (e^r - 1) + (2^k - 1), exact in e^r - 1 for small x (k = 0).
+    const float scale = q.scale_lo * q.scale_hi;
+    const float y = (expm1_poly(q.r) * q.scale_lo) * q.scale_hi + (scale - 1.0f);
+    return select(x > 88.7228f, __builtin_inff(), select(x < -87.3365f, -1.0f, y));
+}
+
+// log1p(exp(-a)) for a >= 0 (the softplus tail); accurate for tiny exp(-a).
+inline float log1p_exp_neg(float a) {
+    const float z = exp(-a);    // (0, 1]
+    const float u = 1.0f + z;   // (1, 2]
+    // log(u) = e ln2 + log(m), m in [sqrt(1/2), sqrt(2)); log(m) = 2 atanh(s).
+    const bool big = u > 1.41421356f;
+    const float m = select(big, 0.5f * u, u);
+    const float s = (m - 1.0f) / (m + 1.0f);
+    const float s2 = s * s;
+    float q = 1.0f / 11;
+    q = q * s2 + 1.0f / 9;
+    q = q * s2 + 1.0f / 7;
+    q = q * s2 + 1.0f / 5;
+    q = q * s2 + 1.0f / 3;
+    q = q * s2 + 1.0f;
+    const float log_u = 2.0f * s * q + select(big, 0.693147180559945f, 0.0f);
+    // log1p(z) = log(u) * z / (u - 1) corrects the rounding of 1 + z.
+    const float um1 = u - 1.0f;
+    return select(um1 == 0.0f, z, log_u * (z / select(um1 == 0.0f, 1.0f, um1)));
+}
+
+inline float sigmoid(float x) {
+    const float e = exp(-__builtin_fabsf(x));
+    const float inv = 1.0f / (1.0f + e);
+    return select(x >= 0.0f, inv, e * inv);  // NaN: e is NaN, so is the result
+}
+
+// sigmoid'(x) = s (1 - s) = e / (1 + e)^2 with e = exp(-|x|): no cancellation
+// of 1 - s in either tail.
+inline float sigmoid_derivative(float x) {
+    const float e = exp(-__builtin_fabsf(x));
+    const float d = 1.0f + e;
+    return e / (d * d);
+}
+
+// s = sigmoid(x) and its complement 1 - s = sigmoid(-x), both accurate.
+inline void sigmoid_pair(float x, float& s, float& complement) {
+    const float e = exp(-__builtin_fabsf(x));
+    const float inv = 1.0f / (1.0f + e);
+    s = select(x >= 0.0f, inv, e * inv);
+    complement = select(x >= 0.0f, e * inv, inv);
+}
+
+inline float tanh(float x) {
+    // tanh |x| = expm1(2|x|) / (expm1(2|x|) + 2), exact to float at |x| >= 9.
+    const float a = __builtin_fabsf(x);
+    const float ac = select(a > 9.0f, 9.0f, a);
+    const float e = expm1(2.0f * ac);
+    const float t = e / (e + 2.0f);
+    return __builtin_copysignf(t, x);
+}
+
+// Standard normal CDF Phi(x) = erfc(-x / sqrt 2) / 2, with erfc from Numerical
+// Recipes' Chebyshev fit (relative error < 1.2e-7 for arguments >= 0).
+inline float normal_cdf(float x) {
+    const float z = __builtin_fabsf(x) * 0.70710678118654752f;
+    const float t = 1.0f / (1.0f + 0.5f * z);
+    float p = 0.17087277f;
+    p = p * t - 0.82215223f;
+    p = p * t + 1.48851587f;
+    p = p * t - 1.13520398f;
+    p = p * t + 0.27886807f;
+    p = p * t - 0.18628806f;
+    p = p * t + 0.09678418f;
+    p = p * t + 0.37409196f;
+    p = p * t + 1.00002368f;
+    p = p * t - 1.26551223f;
+    const float erfc_z = t * exp(-z * z + p);
+    return select(x >= 0.0f, 1.0f - 0.5f * erfc_z, 0.5f * erfc_z);
+}
+
+}  // namespace math

@@ -1,0 +1,47 @@
+// Element-wise activations: forward y = f(x) and backward dx = dy * f'(x).
+//
+// Both directions take the activation's input x (the backward recomputes what
+// it needs from x, so autograd saves one array per activation). Arrays are
+// contiguous float32 of n elements; `alpha` is the activation's parameter
+// (leaky_relu's slope, elu's alpha), ignored by the others. The formulas are
+// Keras' (keras.activations); fastnn.reference.activations is their NumPy twin.
+#pragma once
+
+#include <cstdint>
+
+namespace fastnn {
+
+// Codes shared with Python (fastnn/ops.py); append only.
+enum class ActivationKind : int {
+    linear = 0,        // x
+    relu = 1,          // max(x, 0)
+    leaky_relu = 2,    // x > 0 ? x : alpha * x
+    elu = 3,           // x > 0 ? x : alpha * (exp(x) - 1)
+    selu = 4,          // scale * (x > 0 ? x : a * (exp(x) - 1)), a = 1.67326324, scale = 1.05070098
+    gelu = 5,          // x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))
+    gelu_tanh = 6,     // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+    silu = 7,          // x * sigmoid(x)
+    sigmoid = 8,       // 1 / (1 + exp(-x))
+    hard_sigmoid = 9,  // clip(x / 6 + 0.5, 0, 1)   (Keras 3)
+    tanh = 10,         // tanh(x)
+    softplus = 11,     // log(1 + exp(x))
+    softsign = 12,     // x / (1 + |x|)
+    exponential = 13,  // exp(x)
+};
+constexpr int kActivationKinds = 14;
+
+namespace cpu {
+void activation_forward(ActivationKind kind, float alpha, const float* x, float* y, std::int64_t n);
+void activation_backward(ActivationKind kind, float alpha, const float* x, const float* dy, float* dx,
+                         std::int64_t n);
+}  // namespace cpu
+
+namespace cuda {
+// On `stream` (a cudaStream_t as an integer); pointers are device pointers.
+void activation_forward(ActivationKind kind, float alpha, const float* x, float* y, std::int64_t n,
+                        std::uintptr_t stream);
+void activation_backward(ActivationKind kind, float alpha, const float* x, const float* dy, float* dx,
+                         std::int64_t n, std::uintptr_t stream);
+}  // namespace cuda
+
+}  // namespace fastnn
