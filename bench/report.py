@@ -307,12 +307,88 @@ def table(rows: OrderedDict, systems_present: list[str]) -> list[str]:
 def render(data: dict) -> str:
     by_device, gpu_duplicates = load_gpu_rows(data)
     by_threads, _ = load_rows(data)
+    activations = load_activation_rows(data)
+    if activations and not by_threads and not by_device:
+        return "\n".join(activation_document(data, activations)) + "\n"
     if by_device and not by_threads:
-        return "\n".join(gpu_document(data, by_device, gpu_duplicates)) + "\n"
-    text = render_cpu(data)
-    if by_device:
-        text += "\n" + "\n".join(gpu_sections(data, by_device, gpu_duplicates, level=2)) + "\n"
+        text = "\n".join(gpu_document(data, by_device, gpu_duplicates)) + "\n"
+    else:
+        text = render_cpu(data)
+        if by_device:
+            text += "\n" + "\n".join(gpu_sections(data, by_device, gpu_duplicates, level=2)) + "\n"
+    if activations:
+        text += "\n" + "\n".join(activation_sections(activations)) + "\n"
     return text
+
+
+# --------------------------------------------------------------------------- activation items
+
+ACTIVATION_SYSTEMS = ("fastnn", "reference", "torch")
+
+
+def load_activation_rows(data: dict):
+    """{threads: OrderedDict[op] -> {system: {repetition: median seconds}}} for
+    bench/test_bench_activation.py (extra_info kind "activation")."""
+    by_threads: dict[int, OrderedDict] = defaultdict(OrderedDict)
+    for bench in data.get("benchmarks", []):
+        info = bench.get("extra_info") or {}
+        median = (bench.get("stats") or {}).get("median")
+        if info.get("kind") != "activation" or not median:
+            continue
+        row = by_threads[int(info["threads"])].setdefault(info["op"], defaultdict(dict))
+        row[info["system"]][int(info.get("repetition", 0))] = median
+    return by_threads
+
+
+def _ms(values) -> str:
+    s = spread(values)
+    return "—" if s is None else f"{s[0] * 1e3:.3g} ({s[1] * 1e3:.3g}–{s[2] * 1e3:.3g})"
+
+
+def _speedup(row, slow: str) -> tuple[str, float | None]:
+    """slow-system time / fastnn time per repetition (higher: fastnn faster)."""
+    reps = sorted(set(row.get("fastnn", {})) & set(row.get(slow, {})))
+    s = spread([row[slow][r] / row["fastnn"][r] for r in reps])
+    return ("—", None) if s is None else (f"{s[0]:.2f} ({s[1]:.2f}–{s[2]:.2f})", s[0])
+
+
+def activation_sections(by_threads) -> list[str]:
+    out = ["## Element-wise activations: forward + backward on 2^20 float32", "",
+           "Time in ms per forward+backward pair (median over repetitions, min–max in brackets); "
+           "speed-ups are the other system's time over fastnn's, per repetition. Targets: "
+           "≥ 3× the NumPy reference and ≥ 1.0× torch (autograd backward, as a user runs it)."]
+    for threads in sorted(by_threads):
+        out += ["", f"### {threads} thread{'s' if threads != 1 else ''}", "",
+                "| activation | fastnn ms | reference ms | torch ms | reference/fastnn | torch/fastnn | target |",
+                "|---|---:|---:|---:|---:|---:|---:|"]
+        met = total = 0
+        for op, row in by_threads[threads].items():
+            vs_ref, r_ref = _speedup(row, "reference")
+            vs_torch, r_torch = _speedup(row, "torch")
+            ok = [r >= t for r, t in ((r_ref, 3.0), (r_torch, 1.0)) if r is not None]
+            total += 1 if ok else 0
+            met += 1 if ok and all(ok) else 0
+            out.append(f"| {op} | {_ms(row.get('fastnn', {}).values())} | {_ms(row.get('reference', {}).values())} | "
+                       f"{_ms(row.get('torch', {}).values())} | {vs_ref} | {vs_torch} | "
+                       f"{'—' if not ok else '✓' if all(ok) else '✗'} |")
+        out += ["", f"Targets met: {met} of {total}."]
+    return out
+
+
+def activation_document(data: dict, by_threads) -> list[str]:
+    mi = data.get("machine_info") or {}
+    fb = mi.get("fastnn_bench") or {}
+    version, isa, _ = fastnn_facts(data)
+    lines = ["# Element-wise activation benchmark: fastnn vs the NumPy reference and PyTorch", "",
+             "| | |", "|---|---|",
+             f"| machine | {fb.get('cpu_model') or (mi.get('cpu') or {}).get('brand_raw', '?')}, "
+             f"{fb.get('cpus_available', '?')} cores available |",
+             f"| date | {str(data.get('datetime', '?')).replace('T', ' ')[:19]} UTC |",
+             f"| commit | {commit_text(data)} |",
+             f"| fastnn | {version}, cpu isa: {isa} |",
+             f"| numpy | {fb.get('numpy', '?')} |",
+             f"| torch | {fb.get('torch') or 'not installed'} |", ""]
+    return lines + activation_sections(by_threads)
 
 
 def render_cpu(data: dict) -> str:

@@ -1,0 +1,92 @@
+"""Element-wise activations, forward + backward on 1M float32: fastnn vs the NumPy reference and PyTorch.
+
+One measurement = y = f(x) and dx = dy * f'(x) (torch: the op then autograd's
+backward, as a user runs it). Systems are interleaved within each repetition
+(the system varies fastest in the parametrisation), threads are fixed for
+every system (NumPy's element-wise ops use one thread anyway), inputs are
+random normal * 3. Report: `python bench/report.py JSON`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import bench_common as bench_conf
+
+N = 1 << 20
+OPS = ("relu", "leaky_relu", "elu", "selu", "gelu", "gelu_tanh", "silu", "sigmoid", "hard_sigmoid", "tanh",
+       "softplus", "softsign", "exponential")
+SYSTEMS = ("fastnn", "reference", "torch")
+
+
+def _torch_fn(name):
+    torch = bench_conf.torch
+    F = torch.nn.functional
+    return {
+        "relu": torch.relu, "leaky_relu": lambda x: F.leaky_relu(x, 0.2), "elu": F.elu, "selu": F.selu,
+        "gelu": F.gelu, "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"), "silu": F.silu,
+        "sigmoid": torch.sigmoid, "hard_sigmoid": F.hardsigmoid, "tanh": torch.tanh, "softplus": F.softplus,
+        "softsign": F.softsign, "exponential": torch.exp,
+    }[name]
+
+
+def make_call(system, name, x, dy):
+    if system == "fastnn":
+        fastnn = bench_conf.fastnn
+        y, dx = np.empty_like(x), np.empty_like(x)  # preallocated, as a layer's buffers would be
+
+        def call():
+            fastnn.activation(x, name, out=y)
+            fastnn.activation_backward(x, dy, name, out=dx)
+        return call
+    if system == "reference":
+        ref = bench_conf.fastnn.reference
+        return lambda: (ref.activation(x, name, bench_conf.fastnn.ops.ACTIVATIONS[name][1]),
+                        ref.activation_backward(x, dy, name, bench_conf.fastnn.ops.ACTIVATIONS[name][1]))
+    torch = bench_conf.torch
+    xt = torch.from_numpy(x).requires_grad_()
+    dyt = torch.from_numpy(dy)
+    fn = _torch_fn(name)
+
+    def call():
+        xt.grad = None
+        fn(xt).backward(dyt)
+    return call
+
+
+def pytest_generate_tests(metafunc):
+    if "act_item" not in metafunc.fixturenames:
+        return
+    s = bench_conf.bench_settings(metafunc.config)
+    params = []
+    for threads in s["threads"]:
+        for rep in range(s["reps"]):
+            for name in OPS:
+                for system in SYSTEMS:
+                    why = bench_conf.system_unavailable(system) if system != "reference" else (
+                        None if bench_conf.fastnn is not None else "fastnn not importable")
+                    marks = [pytest.mark.skip(reason=why)] if why else []
+                    params.append(pytest.param((threads, name, rep, system), marks=marks,
+                                               id=f"t{threads}-{name}-r{rep}-{system}"))
+    metafunc.parametrize("act_item", params)
+
+
+_inputs: dict = {}
+
+
+def test_activation(benchmark, act_item, thread_control):
+    threads, name, rep, system = act_item
+    thread_control.set(threads)
+    if "x" not in _inputs:
+        rng = np.random.default_rng(7)
+        _inputs["x"] = (rng.standard_normal(N) * 3).astype(np.float32)
+        _inputs["dy"] = rng.standard_normal(N).astype(np.float32)
+    x, dy = _inputs["x"], _inputs["dy"]
+    call = make_call(system, name, x, dy)
+    call()
+    # The reference's gelu runs math.erfc per element (NumPy has no erfc): ~0.5 s a call.
+    slow = system == "reference" and name == "gelu"
+    benchmark.group = f"threads={threads} {name}"
+    benchmark.extra_info.update(kind="activation", system=system, op=name, n=N, threads=threads, repetition=rep)
+    benchmark.pedantic(call, rounds=2 if slow else 15, iterations=1, warmup_rounds=0 if slow else 1)
