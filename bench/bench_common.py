@@ -64,6 +64,25 @@ def system_unavailable(system: str) -> str | None:
     return f"unknown system {system!r}"
 
 
+def interleaved_params(config, cases, systems, unavailable=None):
+    """pytest params (threads, case, repetition, system) ordered threads >
+    repetition > case > system: systems interleaved within each repetition,
+    a case's repetitions spread over the run. Unavailable systems are skipped
+    with the reason. Used by the suites whose items are not GEMMs."""
+    s = bench_settings(config)
+    unavailable = unavailable or system_unavailable
+    params = []
+    for threads in s["threads"]:
+        for rep in range(s["reps"]):
+            for case in cases:
+                for system in systems:
+                    why = unavailable(system)
+                    marks = [pytest.mark.skip(reason=why)] if why else []
+                    params.append(pytest.param((threads, case, rep, system), marks=marks,
+                                               id=f"t{threads}-{case}-r{rep}-{system}"))
+    return params
+
+
 def fastnn_info() -> str | None:
     if fastnn is None:
         return None

@@ -55,21 +55,15 @@ def make_call(system, name, x, dy):
     return call
 
 
+def _unavailable(system):
+    if system == "reference":  # NumPy's element-wise ops: no BLAS threads to fix
+        return None if bench_conf.fastnn is not None else "fastnn not importable"
+    return bench_conf.system_unavailable(system)
+
+
 def pytest_generate_tests(metafunc):
-    if "act_item" not in metafunc.fixturenames:
-        return
-    s = bench_conf.bench_settings(metafunc.config)
-    params = []
-    for threads in s["threads"]:
-        for rep in range(s["reps"]):
-            for name in OPS:
-                for system in SYSTEMS:
-                    why = bench_conf.system_unavailable(system) if system != "reference" else (
-                        None if bench_conf.fastnn is not None else "fastnn not importable")
-                    marks = [pytest.mark.skip(reason=why)] if why else []
-                    params.append(pytest.param((threads, name, rep, system), marks=marks,
-                                               id=f"t{threads}-{name}-r{rep}-{system}"))
-    metafunc.parametrize("act_item", params)
+    if "act_item" in metafunc.fixturenames:
+        metafunc.parametrize("act_item", bench_conf.interleaved_params(metafunc.config, OPS, SYSTEMS, _unavailable))
 
 
 _inputs: dict = {}

@@ -9,6 +9,7 @@
 #include "fastnn/dispatch.h"
 #include "fastnn/errors.h"
 #include "fastnn/gemm.h"
+#include "fastnn/softmax.h"
 #include "fastnn/thread_pool.h"
 #include "fastnn/view.h"
 #include "build_config.h"
@@ -286,6 +287,153 @@ void activation_backward_binding(const py::handle& x_obj, const py::handle& dy_o
 #endif
 }
 
+// Rows x classes of a contiguous array: classes is the last axis.
+void rows_and_classes(const View& v, std::int64_t& rows, std::int64_t& classes) {
+    classes = v.ndim ? v.shape[v.ndim - 1] : 1;
+    rows = classes ? v.numel() / classes : 0;
+}
+
+void softmax_forward_binding(const py::handle& x_obj, const py::handle& y_obj, bool log, std::uintptr_t stream) {
+    const char* op = log ? "log_softmax" : "softmax";
+    const View x = to_view(op, "x", x_obj);
+    const View y = to_view(op, "out", y_obj);
+    check_elementwise(op, "x", x, "x", x);
+    check_elementwise(op, "out", y, "x", x);
+    check_output(op, "out", y, "x", x);
+    if (x.ndim < 1) throw ValueError(message(op, ": argument 'x' must have at least 1 dimension, got a 0-D array"));
+    std::int64_t rows, classes;
+    rows_and_classes(x, rows, classes);
+    if (x.device == Device::cpu) {
+        py::gil_scoped_release release;
+        cpu::softmax_forward(log, x.ptr<const float>(), y.ptr<float>(), rows, classes);
+        return;
+    }
+#ifdef FASTNN_WITH_CUDA
+    cuda::softmax_forward(log, x.ptr<const float>(), y.ptr<float>(), rows, classes, stream);
+#else
+    (void)stream;
+    no_cuda(op);
+#endif
+}
+
+void softmax_backward_binding(const py::handle& y_obj, const py::handle& dy_obj, const py::handle& dx_obj, bool log,
+                              std::uintptr_t stream) {
+    const char* op = log ? "log_softmax_backward" : "softmax_backward";
+    const View y = to_view(op, "y", y_obj);
+    const View dy = to_view(op, "grad", dy_obj);
+    const View dx = to_view(op, "out", dx_obj);
+    check_elementwise(op, "y", y, "y", y);
+    check_elementwise(op, "grad", dy, "y", y);
+    check_elementwise(op, "out", dx, "y", y);
+    // Each row of dx needs the whole row of y and dy first: no in-place here.
+    check_writable(op, "out", dx);
+    check_no_overlap(op, "out", dx, "y", y);
+    check_no_overlap(op, "out", dx, "grad", dy);
+    if (y.ndim < 1) throw ValueError(message(op, ": argument 'y' must have at least 1 dimension, got a 0-D array"));
+    std::int64_t rows, classes;
+    rows_and_classes(y, rows, classes);
+    if (y.device == Device::cpu) {
+        py::gil_scoped_release release;
+        cpu::softmax_backward(log, y.ptr<const float>(), dy.ptr<const float>(), dx.ptr<float>(), rows, classes);
+        return;
+    }
+#ifdef FASTNN_WITH_CUDA
+    cuda::softmax_backward(log, y.ptr<const float>(), dy.ptr<const float>(), dx.ptr<float>(), rows, classes, stream);
+#else
+    (void)stream;
+    no_cuda(op);
+#endif
+}
+
+void cross_entropy_binding(const py::handle& logits_obj, const py::handle& target_obj, const py::handle& loss_obj,
+                           const py::handle& grad_obj, float label_smoothing, float grad_scale, std::uintptr_t stream) {
+    const char* op = "softmax_cross_entropy";
+    const View x = to_view(op, "logits", logits_obj);
+    check_dtype(op, "logits", x, DType::float32);
+    check_ndim(op, "logits", x, 2);
+    check_contiguous(op, "logits", x);
+    check_aligned(op, "logits", x);
+    const std::int64_t rows = x.shape[0], classes = x.shape[1];
+    if (classes < 1) throw ValueError(message(op, ": 'logits' must have at least one class, got shape ", shape_str(x)));
+    if (!(label_smoothing >= 0.0f && label_smoothing <= 1.0f))
+        throw ValueError(message(op, ": label_smoothing must be in [0, 1], got ", label_smoothing));
+
+    CrossEntropyArgs a;
+    a.rows = rows;
+    a.classes = classes;
+    a.logits = x.ptr<const float>();
+    a.label_smoothing = label_smoothing;
+    a.grad_scale = grad_scale;
+
+    const View t = to_view(op, "labels", target_obj);
+    check_same_device(op, "labels", t, "logits", x);
+    check_contiguous(op, "labels", t);
+    check_aligned(op, "labels", t);
+    if (t.ndim == 1) {
+        if (t.dtype != DType::int32 && t.dtype != DType::int64)
+            throw TypeError(message(op, ": integer class labels must be int32 or int64, got ",
+                                    t.dtype_str.empty() ? "a float array" : t.dtype_str,
+                                    "; for probabilities pass a (rows, classes) float32 array"));
+        if (t.shape[0] != rows)
+            throw ValueError(message(op, ": 'labels' must have one label per row of 'logits' (", rows, "), got shape ",
+                                     shape_str(t)));
+        if (t.dtype == DType::int32)
+            a.labels32 = t.ptr<const std::int32_t>();
+        else
+            a.labels64 = t.ptr<const std::int64_t>();
+    } else if (t.ndim == 2) {
+        check_dtype(op, "targets", t, DType::float32);
+        if (t.shape[0] != rows || t.shape[1] != classes)
+            throw ValueError(message(op, ": 'targets' must have the shape of 'logits' ", shape_str(x), ", got ",
+                                     shape_str(t), " (integer class labels are a 1-D int array)"));
+        a.targets = t.ptr<const float>();
+    } else {
+        throw ValueError(message(op, ": 'labels' must be 1-D integer labels or 2-D (rows, classes) probabilities, got ",
+                                 "a ", t.ndim, "-D array"));
+    }
+
+    const View loss = to_view(op, "loss", loss_obj);
+    check_dtype(op, "loss", loss, DType::float32);
+    check_contiguous(op, "loss", loss);
+    check_aligned(op, "loss", loss);
+    check_same_device(op, "loss", loss, "logits", x);
+    check_writable(op, "loss", loss);
+    if (loss.ndim != 1 || loss.shape[0] != rows)
+        throw ValueError(message(op, ": 'loss' must have shape (", rows, ",), got ", shape_str(loss)));
+    check_no_overlap(op, "loss", loss, "logits", x);
+    check_no_overlap(op, "loss", loss, "labels", t);
+    a.loss = loss.ptr<float>();
+    if (!grad_obj.is_none()) {
+        const View g = to_view(op, "grad", grad_obj);
+        check_elementwise(op, "grad", g, "logits", x);
+        check_writable(op, "grad", g);
+        check_no_overlap(op, "grad", g, "logits", x);
+        check_no_overlap(op, "grad", g, "labels", t);
+        check_no_overlap(op, "grad", g, "loss", loss);
+        a.grad = g.ptr<float>();
+    }
+
+    if (x.device == Device::cpu) {
+        std::int64_t bad;
+        {
+            py::gil_scoped_release release;
+            bad = cpu::cross_entropy(a);
+        }
+        if (bad >= 0) {
+            const std::int64_t label = a.labels32 ? std::int64_t(a.labels32[bad]) : a.labels64[bad];
+            throw ValueError(message(op, ": label ", label, " in row ", bad, " is outside [0, ", classes,
+                                     ") for logits with ", classes, " classes"));
+        }
+        return;
+    }
+#ifdef FASTNN_WITH_CUDA
+    cuda::cross_entropy(a, stream);
+#else
+    (void)stream;
+    no_cuda(op);
+#endif
+}
+
 py::dict build_info() {
     py::dict d;
     d["version"] = FASTNN_VERSION;
@@ -330,6 +478,17 @@ PYBIND11_MODULE(_C, m) {
     m.def("activation_backward", &activation_backward_binding, py::arg("x"), py::arg("grad"), py::arg("out"),
           py::arg("kind"), py::arg("alpha") = 0.0f, py::arg("stream") = 0,
           "out = grad * f'(x) element-wise; out may be grad or x.");
+
+    m.def("softmax_forward", &softmax_forward_binding, py::arg("x"), py::arg("out"), py::arg("log") = false,
+          py::arg("stream") = 0, "Row-wise (last axis) softmax, or log_softmax when log; out may be x.");
+    m.def("softmax_backward", &softmax_backward_binding, py::arg("y"), py::arg("grad"), py::arg("out"),
+          py::arg("log") = false, py::arg("stream") = 0,
+          "Input gradient of softmax (or log_softmax) from its output y and the output gradient.");
+    m.def("cross_entropy", &cross_entropy_binding, py::arg("logits"), py::arg("labels"), py::arg("loss"),
+          py::arg("grad") = py::none(), py::arg("label_smoothing") = 0.0f, py::arg("grad_scale") = 1.0f,
+          py::arg("stream") = 0,
+          "Per-row softmax cross-entropy of logits against int labels (1-D) or probabilities (2-D), and "
+          "optionally grad_scale * (softmax - targets) in the same pass.");
 
     m.def("set_num_threads", &fastnn::set_num_threads, py::arg("n"));
     m.def("get_num_threads", &fastnn::num_threads);

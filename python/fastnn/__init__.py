@@ -10,7 +10,16 @@ import numbers
 from fastnn import _C, reference
 from fastnn.backend import cuda_available
 from fastnn.info import info
-from fastnn.ops import activation, activation_backward, gemm, matmul
+from fastnn.ops import (
+    activation,
+    activation_backward,
+    gemm,
+    log_softmax,
+    matmul,
+    softmax,
+    softmax_backward,
+    softmax_cross_entropy,
+)
 
 __version__ = _C.build_info()["version"]
 
@@ -35,7 +44,11 @@ __all__ = [
     "gemm",
     "get_num_threads",
     "info",
+    "log_softmax",
     "matmul",
     "reference",
     "set_num_threads",
+    "softmax",
+    "softmax_backward",
+    "softmax_cross_entropy",
 ]

@@ -153,3 +153,53 @@ def activation_backward(x, grad, name: str, *, alpha=None, out=None):
         "activation_backward", x, out, getattr(x, "shape", (0,)),
         lambda dx, stream: _C.activation_backward(x, grad, dx, code, alpha, stream),
     )
+
+
+def _last_axis(op, x, axis):
+    ndim = getattr(x, "ndim", None)
+    if ndim is not None and axis not in (-1, ndim - 1):
+        raise ValueError(f"{op}: only the last axis is supported (axis=-1), got axis={axis}; move it with "
+                         "np.moveaxis first")
+
+
+def softmax(x, *, axis=-1, out=None):
+    """Softmax along the last axis of a float32 array (``out`` may be ``x``)."""
+    _last_axis("softmax", x, axis)
+    return _launch("softmax", x, out, getattr(x, "shape", (0,)),
+                   lambda y, stream: _C.softmax_forward(x, y, False, stream))
+
+
+def log_softmax(x, *, axis=-1, out=None):
+    """log(softmax(x)) along the last axis, computed stably (x - logsumexp(x))."""
+    _last_axis("log_softmax", x, axis)
+    return _launch("log_softmax", x, out, getattr(x, "shape", (0,)),
+                   lambda y, stream: _C.softmax_forward(x, y, True, stream))
+
+
+def softmax_backward(y, grad, *, log=False, out=None):
+    """Input gradient of softmax (or log_softmax when ``log``) from its output ``y``."""
+    return _launch("softmax_backward", y, out, getattr(y, "shape", (0,)),
+                   lambda dx, stream: _C.softmax_backward(y, grad, dx, log, stream))
+
+
+def softmax_cross_entropy(logits, labels, *, label_smoothing=0.0, grad_scale=1.0, compute_grad=True):
+    """Per-row cross-entropy of ``softmax(logits)`` against integer ``labels``
+    (1-D int32/int64) or target probabilities (2-D float32), in one stable pass.
+
+    Returns ``(loss, grad)``: ``loss`` has one entry per row; ``grad`` is
+    ``grad_scale * d loss / d logits`` (pass ``1 / rows`` for a mean), or None
+    without ``compute_grad``. ``label_smoothing`` mixes the targets with the
+    uniform distribution as Keras does.
+    """
+    rows = getattr(logits, "shape", (0,))[0] if getattr(logits, "ndim", 0) >= 1 else 0
+    grads = []
+
+    def call(loss, stream):
+        grad = None
+        if compute_grad:
+            grad = array_module(logits).empty(logits.shape, dtype=_float32)
+            grads.append(grad)
+        _C.cross_entropy(logits, labels, loss, grad, label_smoothing, grad_scale, stream)
+
+    loss = _launch("softmax_cross_entropy", logits, None, (rows,), call)
+    return loss, (grads[0] if grads else None)
