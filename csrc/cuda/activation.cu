@@ -36,6 +36,7 @@
 #include <type_traits>
 
 #include "fastnn/activation.h"
+#include "fastnn/cuda_runtime.h"
 #include "fastnn/errors.h"
 
 namespace fastnn::cuda {
@@ -256,28 +257,11 @@ backward_kernel(const float* x, const float* dy, float* dx, int64_t n, float alp
 
 inline bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0; }
 
-// Number of SMs of the current device, cached per device.
-int sm_count() {
-    constexpr int kMaxDevices = 64;
-    static std::atomic<int> cache[kMaxDevices] = {};  // 0 = not yet queried
-    int dev = 0;
-    check_cuda(cudaGetDevice(&dev));
-    const bool cached = dev >= 0 && dev < kMaxDevices;
-    if (cached) {
-        const int sms = cache[dev].load(std::memory_order_relaxed);
-        if (sms > 0) return sms;
-    }
-    int sms = 0;
-    check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-    if (sms <= 0) sms = 1;
-    if (cached) cache[dev].store(sms, std::memory_order_relaxed);
-    return sms;
-}
 
 // Blocks for `work` units of one thread each (n / 4 + tail when vectorised).
 unsigned grid_for(int64_t work) {
     const int64_t want = (work + kThreads - 1) / kThreads;
-    const int64_t cap = static_cast<int64_t>(sm_count()) * kBlocksPerSm;
+    const int64_t cap = static_cast<int64_t>(sm_count("activation")) * kBlocksPerSm;
     const int64_t blocks = want < cap ? want : cap;
     return static_cast<unsigned>(blocks < 1 ? 1 : blocks);
 }

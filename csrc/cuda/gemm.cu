@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <string>
 
+#include "fastnn/cuda_runtime.h"
 #include "fastnn/errors.h"
 #include "fastnn/gemm.h"
 
@@ -363,23 +364,6 @@ void dispatch(const GemmArgs& g, const EpilogueArgs& ep, bool va, bool vb, cudaS
     }
 }
 
-// Number of SMs of the current device, cached per device.
-int sm_count() {
-    constexpr int kMaxDevices = 64;
-    static std::atomic<int> cache[kMaxDevices] = {};  // 0 = not yet queried
-    int dev = 0;
-    check_cuda(cudaGetDevice(&dev));
-    const bool cached = dev >= 0 && dev < kMaxDevices;
-    if (cached) {
-        const int sms = cache[dev].load(std::memory_order_relaxed);
-        if (sms > 0) return sms;
-    }
-    int sms = 0;
-    check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-    if (sms <= 0) sms = 1;
-    if (cached) cache[dev].store(sms, std::memory_order_relaxed);
-    return sms;
-}
 
 }  // namespace
 
@@ -401,7 +385,7 @@ void gemm(const GemmArgs& args, std::uintptr_t stream) {
     const bool vb = args.k > 0 && aligned16(args.b) && args.ldb % 4 == 0;
 
     const int64_t big_tiles = ((args.m + 127) / 128) * ((args.n + 127) / 128);
-    if (big_tiles >= sm_count())
+    if (big_tiles >= sm_count("gemm"))
         dispatch<128, 128, 8, 8, 8, 1>(args, ep, va, vb, s);
     else
         dispatch<64, 64, 16, 4, 4, 2>(args, ep, va, vb, s);

@@ -5,6 +5,7 @@
 
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <string>
 
 #include "fastnn/cuda_runtime.h"
@@ -43,6 +44,23 @@ std::string device_name() {
         return "";
     }
     return std::string(prop.name);
+}
+
+int sm_count(const char* op) {
+    constexpr int kMaxDevices = 64;
+    static std::atomic<int> cache[kMaxDevices] = {};  // 0 = not yet queried
+    int dev = 0;
+    check(cudaGetDevice(&dev), op);
+    const bool cached = dev >= 0 && dev < kMaxDevices;
+    if (cached) {
+        const int sms = cache[dev].load(std::memory_order_relaxed);
+        if (sms > 0) return sms;
+    }
+    int sms = 0;
+    check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), op);
+    if (sms <= 0) sms = 1;
+    if (cached) cache[dev].store(sms, std::memory_order_relaxed);
+    return sms;
 }
 
 void check(int err, const char* op) {

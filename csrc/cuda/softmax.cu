@@ -48,6 +48,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "fastnn/cuda_runtime.h"
 #include "fastnn/errors.h"
 #include "fastnn/softmax.h"
 
@@ -476,26 +477,9 @@ row_ce_kernel(CeParams p) {
 // ---------------------------------------------------------------------------
 // Host side.
 
-// Number of SMs of the current device, cached per device.
-int sm_count() {
-    constexpr int kMaxDevices = 64;
-    static std::atomic<int> cache[kMaxDevices] = {};  // 0 = not yet queried
-    int dev = 0;
-    check_cuda(cudaGetDevice(&dev));
-    const bool cached = dev >= 0 && dev < kMaxDevices;
-    if (cached) {
-        const int sms = cache[dev].load(std::memory_order_relaxed);
-        if (sms > 0) return sms;
-    }
-    int sms = 0;
-    check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-    if (sms <= 0) sms = 1;
-    if (cached) cache[dev].store(sms, std::memory_order_relaxed);
-    return sms;
-}
 
 unsigned capped_grid(int64_t want, int per_sm) {
-    const int64_t cap = static_cast<int64_t>(sm_count()) * per_sm;
+    const int64_t cap = static_cast<int64_t>(sm_count("softmax")) * per_sm;
     const int64_t blocks = want < cap ? want : cap;
     return static_cast<unsigned>(blocks < 1 ? 1 : blocks);
 }

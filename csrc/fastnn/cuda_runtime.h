@@ -13,6 +13,10 @@ int device_count(std::string* why = nullptr);
 // Name of the current device ("" when none).
 std::string device_name();
 
+// Number of SMs of the current device, cached per device (launch sizing).
+// Throws like check() when the device cannot be queried.
+int sm_count(const char* op);
+
 // Throws fastnn::RuntimeError("<op>: CUDA error: <cudaGetErrorString>") when
 // err != cudaSuccess. err is a cudaError_t passed as int.
 void check(int err, const char* op);
