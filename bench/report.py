@@ -354,11 +354,12 @@ def _speedup(row, slow: str) -> tuple[str, float | None]:
 
 
 def activation_sections(by_threads) -> list[str]:
-    out = ["## Element-wise and row-wise ops: forward + backward", "",
-           "Time in ms per forward+backward (median over repetitions, min–max in brackets); "
-           "speed-ups are the other system's time over fastnn's, per repetition. Targets: "
-           "≥ the listed multiple of the NumPy reference (3× for activations, 5× for softmax "
-           "cross-entropy) and ≥ 1.0× torch (autograd backward, as a user runs it)."]
+    out = ["## Element-wise and row-wise ops, optimizer steps", "",
+           "Time in ms per call: forward + backward for the ops, one update for the optimizers "
+           "(median over repetitions, min–max in brackets); speed-ups are the other system's time "
+           "over fastnn's, per repetition. Targets: ≥ the listed multiple of the NumPy reference "
+           "(3× for activations, 5× for softmax cross-entropy and Adam) and ≥ 1.0× torch (autograd "
+           "backward or torch.optim, as a user runs them)."]
     for threads in sorted(by_threads):
         out += ["", f"### {threads} thread{'s' if threads != 1 else ''}", "",
                 "| op | elements | fastnn ms | reference ms | torch ms | reference/fastnn | torch/fastnn | target |",
@@ -384,7 +385,7 @@ def activation_document(data: dict, by_threads) -> list[str]:
     mi = data.get("machine_info") or {}
     fb = mi.get("fastnn_bench") or {}
     version, isa, _ = fastnn_facts(data)
-    lines = ["# Element-wise and row-wise ops: fastnn vs the NumPy reference and PyTorch", "",
+    lines = ["# Element-wise ops, softmax cross-entropy and optimizer steps: fastnn vs the NumPy reference and PyTorch", "",
              "| | |", "|---|---|",
              f"| machine | {fb.get('cpu_model') or (mi.get('cpu') or {}).get('brand_raw', '?')}, "
              f"{fb.get('cpus_available', '?')} cores available |",

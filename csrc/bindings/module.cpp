@@ -4,11 +4,14 @@
 #include <pybind11/stl.h>
 
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include "fastnn/activation.h"
 #include "fastnn/dispatch.h"
 #include "fastnn/errors.h"
 #include "fastnn/gemm.h"
+#include "fastnn/optim.h"
 #include "fastnn/softmax.h"
 #include "fastnn/thread_pool.h"
 #include "fastnn/view.h"
@@ -434,6 +437,152 @@ void cross_entropy_binding(const py::handle& logits_obj, const py::handle& targe
 #endif
 }
 
+// One parameter's arrays for a fused optimizer step: every array float32,
+// contiguous, of the parameter's shape, on its device; states as the
+// optimizer needs them (see fastnn/optim.h).
+ParamSlot param_slot(const char* op, std::size_t i, const py::handle& p_obj, const py::handle& g_obj,
+                     const py::sequence& states, const bool need[3], Device& device, int& device_id, bool first) {
+    const std::string pi = "params[" + std::to_string(i) + "]", gi = "grads[" + std::to_string(i) + "]";
+    const View p = to_view(op, pi.c_str(), p_obj);
+    check_elementwise(op, pi.c_str(), p, pi.c_str(), p);
+    check_writable(op, pi.c_str(), p);
+    if (first) {
+        device = p.device;
+        device_id = p.device_id;
+    } else if (p.device != device || p.device_id != device_id) {
+        throw ValueError(message(op, ": ", pi, " is on ", device_name(p.device), " device ", p.device_id,
+                                 " but params[0] is on ", device_name(device), " device ", device_id,
+                                 "; all parameters must be on one device"));
+    }
+    const View g = to_view(op, gi.c_str(), g_obj);
+    check_elementwise(op, gi.c_str(), g, pi.c_str(), p);
+    check_no_overlap(op, pi.c_str(), p, gi.c_str(), g);
+    ParamSlot slot;
+    slot.param = p.ptr<float>();
+    slot.grad = g.ptr<const float>();
+    slot.n = p.numel();
+    float** out[3] = {&slot.s1, &slot.s2, &slot.s3};
+    for (int k = 0; k < 3; ++k) {
+        const bool given = k < int(py::len(states)) && !states[k].is_none();
+        const std::string si = "states[" + std::to_string(i) + "][" + std::to_string(k) + "]";
+        if (!given) {
+            if (need[k])
+                throw ValueError(message(op, ": ", si, " is needed by this optimizer and its settings, got None"));
+            continue;
+        }
+        const View st = to_view(op, si.c_str(), states[k]);
+        check_elementwise(op, si.c_str(), st, pi.c_str(), p);
+        check_writable(op, si.c_str(), st);
+        check_no_overlap(op, si.c_str(), st, pi.c_str(), p);
+        check_no_overlap(op, si.c_str(), st, gi.c_str(), g);
+        *out[k] = st.ptr<float>();
+    }
+    return slot;
+}
+
+OptimizerHyper optimizer_hyper(const py::dict& d) {
+    OptimizerHyper h;
+    auto get = [&](const char* key, auto& field) {
+        if (d.contains(key)) field = d[key].cast<std::decay_t<decltype(field)>>();
+    };
+    get("learning_rate", h.learning_rate);
+    get("momentum", h.momentum);
+    get("nesterov", h.nesterov);
+    get("beta_1", h.beta_1);
+    get("beta_2", h.beta_2);
+    get("epsilon", h.epsilon);
+    get("amsgrad", h.amsgrad);
+    get("rho", h.rho);
+    get("centered", h.centered);
+    get("weight_decay", h.weight_decay);
+    get("grad_scale", h.grad_scale);
+    get("clip_value", h.clip_value);
+    get("iteration", h.iteration);
+    return h;
+}
+
+std::vector<ParamSlot> param_slots(const char* op, OptimizerKind kind, const OptimizerHyper& h,
+                                   const py::sequence& params, const py::sequence& grads, const py::sequence& states,
+                                   Device& device) {
+    if (py::len(params) != py::len(grads) || py::len(params) != py::len(states))
+        throw ValueError(message(op, ": params, grads and states must have one entry per parameter, got ",
+                                 py::len(params), ", ", py::len(grads), " and ", py::len(states)));
+    bool need[3] = {false, false, false};
+    switch (kind) {
+        case OptimizerKind::sgd: need[0] = h.momentum > 0.0f; break;
+        case OptimizerKind::adam: need[0] = need[1] = true; need[2] = h.amsgrad; break;
+        case OptimizerKind::rmsprop: need[0] = true; need[1] = h.momentum > 0.0f; need[2] = h.centered; break;
+        case OptimizerKind::adagrad: need[0] = true; break;
+    }
+    std::vector<ParamSlot> slots;
+    int device_id = 0;
+    for (std::size_t i = 0; i < py::len(params); ++i)
+        slots.push_back(param_slot(op, i, params[i], grads[i], py::reinterpret_borrow<py::sequence>(states[i]), need,
+                                   device, device_id, i == 0));
+    return slots;
+}
+
+OptimizerKind optimizer_kind(const char* op, int kind) {
+    if (kind < 0 || kind >= kOptimizerKinds)
+        throw ValueError(message(op, ": unknown optimizer code ", kind, " (expected 0..", kOptimizerKinds - 1, ")"));
+    return static_cast<OptimizerKind>(kind);
+}
+
+void optimizer_step_binding(int kind_code, const py::sequence& params, const py::sequence& grads,
+                            const py::sequence& states, const py::dict& hyper, std::uintptr_t stream) {
+    const char* op = "optimizer_step";
+    const OptimizerKind kind = optimizer_kind(op, kind_code);
+    const OptimizerHyper h = optimizer_hyper(hyper);
+    if (h.iteration < 1) throw ValueError(message(op, ": iteration must be >= 1, got ", h.iteration));
+    Device device = Device::cpu;
+    const std::vector<ParamSlot> slots = param_slots(op, kind, h, params, grads, states, device);
+    if (slots.empty()) return;
+    if (device == Device::cpu) {
+        py::gil_scoped_release release;
+        cpu::optimizer_step(kind, h, slots.data(), int(slots.size()));
+        return;
+    }
+#ifdef FASTNN_WITH_CUDA
+    cuda::optimizer_step(kind, h, slots.data(), int(slots.size()), stream);
+#else
+    (void)stream;
+    no_cuda(op);
+#endif
+}
+
+double grad_sum_squares_binding(const py::sequence& grads, std::uintptr_t stream) {
+    const char* op = "grad_sum_squares";
+    std::vector<ParamSlot> slots;
+    Device device = Device::cpu;
+    int device_id = 0;
+    for (std::size_t i = 0; i < py::len(grads); ++i) {
+        const std::string gi = "grads[" + std::to_string(i) + "]";
+        const View g = to_view(op, gi.c_str(), grads[i]);
+        check_elementwise(op, gi.c_str(), g, gi.c_str(), g);
+        if (i == 0) {
+            device = g.device;
+            device_id = g.device_id;
+        } else if (g.device != device || g.device_id != device_id) {
+            throw ValueError(message(op, ": ", gi, " is not on the device of grads[0]"));
+        }
+        ParamSlot s;
+        s.grad = g.ptr<const float>();
+        s.n = g.numel();
+        slots.push_back(s);
+    }
+    if (slots.empty()) return 0.0;
+    if (device == Device::cpu) {
+        py::gil_scoped_release release;
+        return cpu::grad_sum_squares(slots.data(), int(slots.size()));
+    }
+#ifdef FASTNN_WITH_CUDA
+    return cuda::grad_sum_squares(slots.data(), int(slots.size()), stream);
+#else
+    (void)stream;
+    no_cuda(op);
+#endif
+}
+
 py::dict build_info() {
     py::dict d;
     d["version"] = FASTNN_VERSION;
@@ -489,6 +638,13 @@ PYBIND11_MODULE(_C, m) {
           py::arg("stream") = 0,
           "Per-row softmax cross-entropy of logits against int labels (1-D) or probabilities (2-D), and "
           "optionally grad_scale * (softmax - targets) in the same pass.");
+
+    m.def("optimizer_step", &optimizer_step_binding, py::arg("kind"), py::arg("params"), py::arg("grads"),
+          py::arg("states"), py::arg("hyper"), py::arg("stream") = 0,
+          "One fused update of every parameter (kind: 0 sgd, 1 adam, 2 rmsprop, 3 adagrad); states[i] is "
+          "[s1, s2, s3] (None where unused); hyper: dict of OptimizerHyper fields.");
+    m.def("grad_sum_squares", &grad_sum_squares_binding, py::arg("grads"), py::arg("stream") = 0,
+          "Sum of squares of every gradient, accumulated in double (global-norm clipping).");
 
     m.def("set_num_threads", &fastnn::set_num_threads, py::arg("n"));
     m.def("get_num_threads", &fastnn::num_threads);

@@ -203,3 +203,40 @@ def softmax_cross_entropy(logits, labels, *, label_smoothing=0.0, grad_scale=1.0
 
     loss = _launch("softmax_cross_entropy", logits, None, (rows,), call)
     return loss, (grads[0] if grads else None)
+
+
+OPTIMIZERS = {"sgd": 0, "adam": 1, "rmsprop": 2, "adagrad": 3}
+
+
+def optimizer_step(kind, params, grads, states, **hyper):
+    """One fused update of every parameter, in place (Keras' update rules).
+
+    ``kind`` is ``"sgd"``, ``"adam"``, ``"rmsprop"`` or ``"adagrad"``;
+    ``states[i]`` lists the state arrays of ``params[i]`` (see
+    ``csrc/fastnn/optim.h``: sgd [velocity], adam [m, v, v_hat],
+    rmsprop [mean square, momentum, mean gradient], adagrad [accumulator];
+    None where a setting does not use one). ``hyper``: learning_rate,
+    momentum, nesterov, beta_1, beta_2, epsilon, amsgrad, rho, centered,
+    weight_decay (decoupled), grad_scale, clip_value, iteration (from 1).
+    """
+    try:
+        code = OPTIMIZERS[kind]
+    except (KeyError, TypeError):
+        raise ValueError(f"optimizer_step: unknown optimizer {kind!r}; expected one of {', '.join(OPTIMIZERS)}") from None
+    params = list(params)
+    if not params:
+        return
+    ref = params[0]
+    _launch("optimizer_step", ref, ref, None,
+            lambda _, stream: _C.optimizer_step(code, params, list(grads), [list(s) for s in states], hyper, stream))
+
+
+def grad_global_norm(grads) -> float:
+    """sqrt of the sum of squares of every gradient (accumulated in double)."""
+    grads = list(grads)
+    if not grads:
+        return 0.0
+    total = []
+    _launch("grad_sum_squares", grads[0], grads[0], None,
+            lambda _, stream: total.append(_C.grad_sum_squares(grads, stream)))
+    return float(total[0]) ** 0.5
