@@ -46,11 +46,7 @@ int threads_for(std::int64_t total) {
 void optimizer_step(OptimizerKind kind, const OptimizerHyper& h, const ParamSlot* slots, int count) {
     OptimStep s{};
     s.lr = h.learning_rate;
-    if (kind == OptimizerKind::adam) {  // Keras: lr_t = lr sqrt(1 - beta_2^t) / (1 - beta_1^t)
-        const double t = double(h.iteration);
-        s.lr = float(double(h.learning_rate) * std::sqrt(1.0 - std::pow(double(h.beta_2), t)) /
-                     (1.0 - std::pow(double(h.beta_1), t)));
-    }
+    if (kind == OptimizerKind::adam) s.lr = adam_step_size(h);
     s.decay = h.learning_rate * h.weight_decay;
     s.momentum = h.momentum;
     s.beta_1 = h.beta_1;

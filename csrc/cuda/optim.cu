@@ -398,10 +398,7 @@ Hyper make_hyper(const char* op, OptimizerKind kind, const OptimizerHyper& hy, c
         case OptimizerKind::adam: {
             if (hy.iteration < 1)
                 throw ValueError(message(op, ": adam: iteration must be >= 1, got ", hy.iteration));
-            const double t = static_cast<double>(hy.iteration);
-            const double b1 = hy.beta_1, b2 = hy.beta_2;
-            h.lr_t = static_cast<float>(static_cast<double>(hy.learning_rate) *
-                                        std::sqrt(1.0 - std::pow(b2, t)) / (1.0 - std::pow(b1, t)));
+            h.lr_t = adam_step_size(hy);
             h.use1 = h.use2 = true;
             h.use3 = hy.amsgrad;
             why[0] = "m for adam";

@@ -12,6 +12,7 @@
 // grad_scale multiplies every gradient (global-norm clipping, loss scaling).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 namespace fastnn {
@@ -34,6 +35,13 @@ struct OptimizerHyper {
     float clip_value = 0.0f;  // > 0: gradients clipped to [-clip_value, clip_value] (after grad_scale)
     std::int64_t iteration = 1;  // 1 on the first step (Adam's bias correction)
 };
+
+// Keras' Adam step size: lr sqrt(1 - beta_2^t) / (1 - beta_1^t), in double.
+inline float adam_step_size(const OptimizerHyper& h) {
+    const double t = double(h.iteration);
+    return float(double(h.learning_rate) * std::sqrt(1.0 - std::pow(double(h.beta_2), t)) /
+                 (1.0 - std::pow(double(h.beta_1), t)));
+}
 
 struct ParamSlot {
     float* param = nullptr;
