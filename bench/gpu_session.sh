@@ -17,7 +17,7 @@
 #   nvidia-smi.txt  nvidia-smi and a CSV query of the card (read-only; settings untouched)
 #   build.log       pip install -v (CMake + nvcc) output
 #   pytest-gpu.log  pytest tests -m gpu -v;  pytest-gpu.xml: its JUnit XML
-#   gpu-bench.json  pytest-benchmark JSON of bench/test_bench_gpu_gemm.py
+#   gpu-bench.json  pytest-benchmark JSON of bench/test_bench_gpu_gemm.py and test_bench_gpu_ops.py
 #   gpu-bench.md    python bench/report.py gpu-bench.json (the table to commit)
 #   logs.tar.gz     everything else: fastnn.info, CPU test log + XML, benchmark console log,
 #                   report log, pip list
@@ -145,7 +145,7 @@ write_summary() {
     echo
     echo "- GPU tests (\`pytest tests -m gpu\`): $GPU_COUNTS"
     echo "- CPU tests (\`pytest tests -m 'not gpu'\`): $CPU_COUNTS"
-    echo "- GPU benchmark (bench/test_bench_gpu_gemm.py, $REPS repetitions): $BENCH_COUNTS"
+    echo "- GPU benchmark (bench/test_bench_gpu_gemm.py + test_bench_gpu_ops.py, $REPS repetitions): $BENCH_COUNTS"
     [ -n "$TEST_SKIP_NOTE" ] && echo "- not run: $TEST_SKIP_NOTE"
     if [ -s "$OUT/gpu-bench.md" ]; then
       grep -h "^Geometric mean" "$OUT/gpu-bench.md" | sed 's/^/- /'
@@ -268,7 +268,7 @@ write_summary
 # ---------------------------------------------------------------- 5. GPU benchmark
 STEP_NOTE="$REPS repetitions, systems ${BENCH_GPU_SYSTEMS:-fastnn,cublas,torch}"
 run_step "GPU benchmark" "$WORK/gpu-bench.log" "$(cap 270 40)" \
-  "$PY" -m pytest bench/test_bench_gpu_gemm.py --bench-reps "$REPS" -rs \
+  "$PY" -m pytest bench/test_bench_gpu_gemm.py bench/test_bench_gpu_ops.py --bench-reps "$REPS" -rs \
     --benchmark-json="$OUT/gpu-bench.json"
 BENCH_COUNTS=$(grep -E "^=+ .*(passed|failed|skipped|error).* in [0-9.]+s" "$WORK/gpu-bench.log" | tail -1 | tr -d '=' | sed 's/^ *//')
 BENCH_COUNTS=${BENCH_COUNTS:-"no pytest summary line (see gpu-bench.log in logs.tar.gz)"}
@@ -284,6 +284,22 @@ if [ -s "$OUT/gpu-bench.json" ]; then
     "$PY" bench/report.py "$OUT/gpu-bench.json" -o "$OUT/gpu-bench.md"
 else
   record "report" "skipped" 0 "report.log" "no gpu-bench.json"
+fi
+
+# ---------------------------------------------------------------- 6b. memcheck (optional)
+# compute-sanitizer's memcheck over the small GPU test modules: out-of-bounds or misaligned
+# device accesses that happen to give right answers. It refuses gVisor machines; capped.
+SAN=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
+if [ -n "$SAN" ] && [ "${SKIP_MEMCHECK:-0}" != "1" ]; then
+  run_step "memcheck (GPU op tests)" "$WORK/memcheck.log" "$(cap 90 60)" \
+    "$SAN" --tool memcheck --error-exitcode 9 --print-limit 20 \
+      "$PY" -m pytest tests/test_gpu_activation.py tests/test_gpu_softmax.py \
+        tests/test_gpu_optimizers.py -x -q -p no:cacheprovider
+  MEMCHECK_TAIL=$(grep -E "ERROR SUMMARY|Invalid|passed|failed" "$WORK/memcheck.log" | tail -3 | tr '\n' ' ')
+  STEP_NOTES[${#STEP_NOTES[@]}-1]="$MEMCHECK_TAIL"
+  write_summary
+else
+  record "memcheck (GPU op tests)" "skipped" 0 "memcheck.log" "no compute-sanitizer or SKIP_MEMCHECK=1"
 fi
 
 # ---------------------------------------------------------------- 7. CPU tests (last: optional)

@@ -305,9 +305,19 @@ def table(rows: OrderedDict, systems_present: list[str]) -> list[str]:
 
 
 def render(data: dict) -> str:
+    text = _render_gemm_and_cpu_ops(data)
+    gpu_ops = load_gpu_op_rows(data)
+    if gpu_ops:
+        text += "\n".join(gpu_op_sections(gpu_ops)) + "\n"
+    return text
+
+
+def _render_gemm_and_cpu_ops(data: dict) -> str:
     by_device, gpu_duplicates = load_gpu_rows(data)
     by_threads, _ = load_rows(data)
     activations = load_activation_rows(data)
+    if not (by_device or by_threads or activations) and load_gpu_op_rows(data):
+        return "# GPU ops: fastnn (CUDA) vs PyTorch\n"
     if activations and not by_threads and not by_device:
         return "\n".join(activation_document(data, activations)) + "\n"
     if by_device and not by_threads:
@@ -319,6 +329,51 @@ def render(data: dict) -> str:
     if activations:
         text += "\n" + "\n".join(activation_sections(activations)) + "\n"
     return text
+
+
+# --------------------------------------------------------------------------- GPU op items
+
+def load_gpu_op_rows(data: dict):
+    """{device: OrderedDict[op] -> {system: {repetition: median seconds}}} for
+    bench/test_bench_gpu_ops.py (extra_info kind "gpu-op")."""
+    by_device: dict[str, OrderedDict] = defaultdict(OrderedDict)
+    for bench in data.get("benchmarks", []):
+        info = bench.get("extra_info") or {}
+        median = (bench.get("stats") or {}).get("median")
+        if info.get("kind") != "gpu-op" or not median:
+            continue
+        row = by_device[str(info.get("device", "?"))].setdefault(info["op"], defaultdict(dict))
+        row[info["system"]][int(info.get("repetition", 0))] = median
+        row["_meta"] = {"elements": info.get("elements"), "commit": info.get("commit")}
+    return by_device
+
+
+def gpu_op_sections(by_device) -> list[str]:
+    out: list[str] = []
+    for device in sorted(by_device):
+        rows = by_device[device]
+        commit = next((r["_meta"].get("commit") for r in rows.values() if r["_meta"].get("commit")), None)
+        out += ["", f"## GPU ops on {device} (commit {commit or '?'})", "",
+                "Time in µs per call, GPU-complete (synchronizing timer), median over repetitions "
+                "(min–max); torch/fastnn is torch's time over fastnn's per repetition (target ≥ 1.0). "
+                "act-*: forward + backward; ce-*: fused softmax cross-entropy loss + gradient; "
+                "adam-1M: one step over 2^20 parameters in 10 tensors (torch_fused: "
+                "`torch.optim.Adam(fused=True)`).", "",
+                "| op | fastnn µs | torch µs | torch/fastnn | torch_fused µs | torch_fused/fastnn |",
+                "|---|---:|---:|---:|---:|---:|"]
+        met = total = 0
+        for op, row in rows.items():
+            def us(system):
+                s = spread(list(row.get(system, {}).values()))
+                return "—" if s is None else f"{s[0] * 1e6:.3g} ({s[1] * 1e6:.3g}–{s[2] * 1e6:.3g})"
+            vs_torch, r = _speedup(row, "torch")
+            vs_fused, _ = _speedup(row, "torch_fused")
+            if r is not None:
+                total += 1
+                met += r >= 1.0
+            out.append(f"| {op} | {us('fastnn')} | {us('torch')} | {vs_torch} | {us('torch_fused')} | {vs_fused} |")
+        out += ["", f"fastnn at least as fast as torch: {met} of {total}."]
+    return out
 
 
 # --------------------------------------------------------------------------- activation items

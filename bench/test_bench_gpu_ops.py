@@ -1,0 +1,184 @@
+"""GPU element-wise activations, fused softmax cross-entropy and optimizer steps: fastnn's CUDA
+kernels against PyTorch CUDA on the same device, in the same run.
+
+Skips cleanly (at collection) without CuPy, a CUDA device, or fastnn's CUDA build; the torch
+items skip without a CUDA torch. Cases (the issue's CPU shapes, plus a large size where the
+small one is launch-bound):
+
+* activation fwd+bwd on 1M and 16M float32: fastnn ``activation`` + ``activation_backward``
+  into preallocated outputs; torch: the op and autograd's backward, as a user runs it;
+* softmax cross-entropy, loss and d(mean loss)/d(logits), 128x10 and 4096x1000: fastnn's one
+  kernel; torch ``F.cross_entropy`` + backward;
+* one Adam step over 2^20 parameters in 10 tensors: fastnn's one launch; torch.optim.Adam's
+  default on CUDA (foreach) and ``fused=True``.
+
+Timing as in test_bench_gpu_gemm.py: pytest-benchmark with the synchronizing timer (drain the
+GPU, launch ``iterations`` calls, wait for them), so times are GPU-complete and include the
+launch cost a Python caller pays. Systems interleave within each repetition. Each fastnn
+result is checked once against torch (untimed) so a wrong kernel cannot post a number.
+Report: ``python bench/report.py JSON`` (kind "gpu-op").
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+cp = pytest.importorskip("cupy", reason="CuPy not installed: no GPU benchmarks")
+
+import bench_common as bench_conf  # noqa: E402
+from test_bench_gpu_gemm import device_facts, synced_timer  # noqa: E402  (skips without a GPU)
+import test_bench_gpu_gemm as gpu_gemm  # noqa: E402
+
+fastnn = bench_conf.fastnn
+torch = bench_conf.torch
+
+ACTIVATIONS = ("relu", "gelu", "gelu_tanh", "silu", "sigmoid", "tanh", "elu", "softplus")
+CASES = ([f"act-{name}-{n}" for n in ("1M", "16M") for name in ACTIVATIONS]
+         + ["ce-128x10", "ce-4096x1000", "adam-1M"])
+SIZES = {"1M": 1 << 20, "16M": 1 << 24}
+CE_SHAPES = {"128x10": (128, 10), "4096x1000": (4096, 1000)}
+ADAM_SIZES = [1 << 17] * 6 + [1 << 16] * 4  # 10 tensors, 2^20 parameters
+SYSTEMS = ("fastnn", "torch", "torch_fused")  # torch_fused: Adam only
+
+
+def _torch_unavailable():
+    if torch is None:
+        return "torch not installed"
+    if not torch.cuda.is_available():
+        return "torch has no usable CUDA"
+    return None
+
+
+def pytest_generate_tests(metafunc):
+    if "gpu_op_item" not in metafunc.fixturenames:
+        return
+    reps = bench_conf.bench_settings(metafunc.config)["reps"]
+    params = []
+    for rep in range(reps):
+        for case in CASES:
+            for system in SYSTEMS:
+                if system == "torch_fused" and not case.startswith("adam"):
+                    continue
+                why = None if system == "fastnn" else _torch_unavailable()
+                marks = [pytest.mark.skip(reason=why)] if why else []
+                params.append(pytest.param((case, rep, system), marks=marks,
+                                           id=f"{case}-r{rep}-{system}"))
+    metafunc.parametrize("gpu_op_item", params)
+
+
+def _torch_act(name):
+    F = torch.nn.functional
+    return {"relu": torch.relu, "gelu": F.gelu, "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
+            "silu": F.silu, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "elu": F.elu,
+            "softplus": F.softplus}[name]
+
+
+def _act_case(system, name, n):
+    rs = cp.random.RandomState(7)
+    x = rs.standard_normal(n, dtype=cp.float32) * 3
+    dy = rs.standard_normal(n, dtype=cp.float32)
+    if system == "fastnn":
+        y, dx = cp.empty_like(x), cp.empty_like(x)
+
+        def call():
+            fastnn.activation(x, name, out=y)
+            fastnn.activation_backward(x, dy, name, out=dx)
+        call()
+        xt = torch.as_tensor(x, device="cuda").clone().requires_grad_()
+        yt = _torch_act(name)(xt)
+        yt.backward(torch.as_tensor(dy, device="cuda"))
+        return call, [(y, yt.detach()), (dx, xt.grad)], 2 * n
+    xt = torch.as_tensor(x, device="cuda").clone().requires_grad_()
+    dyt = torch.as_tensor(dy, device="cuda")
+    fn = _torch_act(name)
+
+    def call():
+        xt.grad = None
+        fn(xt).backward(dyt)
+    return call, [], 2 * n
+
+
+def _ce_case(system, rows, classes):
+    rs = cp.random.RandomState(11)
+    x = rs.standard_normal((rows, classes), dtype=cp.float32) * 3
+    labels = rs.randint(0, classes, rows).astype(cp.int64)
+    xt = torch.as_tensor(x, device="cuda").clone().requires_grad_()
+    lt = torch.as_tensor(labels, device="cuda")
+    if system == "fastnn":
+        def call():
+            return fastnn.softmax_cross_entropy(x, labels, grad_scale=1.0 / rows)
+        loss, grad = call()
+        ref = torch.nn.functional.cross_entropy(xt, lt, reduction="none")
+        ref.sum().div(rows).backward()
+        return call, [(loss, ref.detach()), (grad, xt.grad)], rows * classes
+
+    def call():
+        xt.grad = None
+        torch.nn.functional.cross_entropy(xt, lt).backward()
+    return call, [], rows * classes
+
+
+def _adam_case(system):
+    rs = cp.random.RandomState(5)
+    params = [rs.standard_normal(n, dtype=cp.float32) for n in ADAM_SIZES]
+    grads = [rs.standard_normal(n, dtype=cp.float32) for n in ADAM_SIZES]
+    if system == "fastnn":
+        states = [[cp.zeros_like(p), cp.zeros_like(p), None] for p in params]
+        counter = [0]
+
+        def call():
+            counter[0] += 1
+            fastnn.optimizer_step("adam", params, grads, states, iteration=counter[0], learning_rate=1e-3)
+        # one step from equal starting points, checked against torch's Adam
+        start = [p.copy() for p in params]
+        call()
+        tp = [torch.as_tensor(p, device="cuda").clone().requires_grad_() for p in start]
+        for t, g in zip(tp, grads):
+            t.grad = torch.as_tensor(g, device="cuda").clone()
+        torch.optim.Adam(tp, lr=1e-3).step()
+        return call, [(p, t.detach()) for p, t in zip(params, tp)], sum(ADAM_SIZES)
+    tp = [torch.as_tensor(p, device="cuda").clone().requires_grad_() for p in params]
+    for t, g in zip(tp, grads):
+        t.grad = torch.as_tensor(g, device="cuda").clone()
+    opt = torch.optim.Adam(tp, lr=1e-3, fused=(system == "torch_fused"))
+    return opt.step, [], sum(ADAM_SIZES)
+
+
+def make_case(case, system):
+    kind, _, rest = case.partition("-")
+    if kind == "act":
+        name, size = rest.rsplit("-", 1)
+        return _act_case(system, name, SIZES[size])
+    if kind == "ce":
+        return _ce_case(system, *CE_SHAPES[rest])
+    return _adam_case(system)
+
+
+def check(case, pairs):
+    """fastnn's outputs against torch's, float32 on both sides: relative max error < 1e-4."""
+    for mine, theirs in pairs:
+        a = cp.asarray(mine).astype(cp.float64).ravel()
+        b = cp.asarray(theirs).astype(cp.float64).ravel()
+        assert bool(cp.isfinite(a).all()), f"{case}: non-finite fastnn output"
+        err = float(cp.abs(a - b).max() / max(float(cp.abs(b).max()), 1e-30))
+        assert err < 1e-4, f"{case}: fastnn differs from torch by {err:.3g} (relative max)"
+
+
+def test_gpu_op(benchmark, gpu_op_item):
+    case, rep, system = gpu_op_item
+    call, pairs, elements = make_case(case, system)
+    if rep == 0 and pairs:
+        cp.cuda.runtime.deviceSynchronize()
+        check(case, pairs)
+    call()
+    one_gpu, one_host = gpu_gemm.event_seconds(call, 1, "torch" if system != "fastnn" else "fastnn")
+    n = int(min(5000, max(1, math.ceil(5e-3 / max(one_gpu, one_host)))))
+    gpu_s, host_s = gpu_gemm.event_seconds(call, n, "torch" if system != "fastnn" else "fastnn")
+    rounds, iterations = gpu_gemm.plan(max(gpu_s, host_s))
+    benchmark.group = f"gpu-op {case}"
+    benchmark.extra_info.update(kind="gpu-op", op=case, system=system, elements=elements, repetition=rep,
+                                gpu_event_s=gpu_s, rounds=rounds, iterations=iterations, **device_facts())
+    benchmark._timer = synced_timer
+    benchmark.pedantic(call, rounds=rounds, iterations=iterations, warmup_rounds=1)
