@@ -234,6 +234,14 @@ print(\"file:\", fastnn.__file__)
 ok = fastnn.cuda_available()
 print(\"cuda_available:\", ok)
 sys.exit(0 if ok else 3)'"
+# How the C++ runtime was linked: this image's toolchain once linked libstdc++ statically
+# (ldd then lists no libstdc++), which is fine only while its symbols stay private.
+SO=$(cd /tmp && "$PY" -c 'import fastnn._C as c; print(c.__file__)' 2>/dev/null)
+if [ -n "$SO" ]; then
+  if ldd "$SO" 2>/dev/null | grep -q libstdc++; then LIBSTDCXX="libstdc++: dynamic"
+  else LIBSTDCXX="libstdc++: static, $(nm -D --defined-only "$SO" 2>/dev/null | grep -c '_ZNSt6locale') std::locale symbols exported (must be 0)"; fi
+  STEP_NOTES[${#STEP_NOTES[@]}-1]="$LIBSTDCXX"; write_summary
+fi
 if [ "$STEP_RC" -eq 3 ]; then
   log "fastnn.cuda_available() is False: GPU tests and benchmark will skip"
   STEP_NOTES[${#STEP_NOTES[@]}-1]="fastnn.cuda_available() is False (see fastnn.info() below)"

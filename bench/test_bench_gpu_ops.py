@@ -130,7 +130,8 @@ def _adam_case(system):
 
         def call():
             counter[0] += 1
-            fastnn.optimizer_step("adam", params, grads, states, iteration=counter[0], learning_rate=1e-3)
+            fastnn.optimizer_step("adam", params, grads, states, iteration=counter[0], learning_rate=1e-3,
+                                  epsilon=1e-8)  # torch's default (Keras': 1e-7), same work
         # one step from equal starting points, checked against torch's Adam
         start = [p.copy() for p in params]
         call()

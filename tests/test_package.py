@@ -64,3 +64,30 @@ def test_reference_keeps_the_dtype_it_is_given():
     a = np.ones((3, 3), np.float32)
     assert fastnn.reference.matmul(a, a, bias=np.ones(3, np.float32)).dtype == np.float32
     assert fastnn.reference.gemm(a.astype(np.float64), a.astype(np.float64), alpha=0.5).dtype == np.float64
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ELF symbol table check")
+def test_extension_keeps_any_static_cxx_runtime_private():
+    """A toolchain may link libstdc++ into _C statically (the GPU machine's CUDA image did). Its
+    symbols must then stay private: exported, they mix with the process's own libstdc++ and
+    `ostream << int` in an error message printed nothing or crashed (GPU session 2026-11-25)."""
+    import shutil
+
+    from fastnn import _C
+
+    nm = shutil.which("nm")
+    if nm is None:
+        pytest.skip("binutils' nm is not installed")
+    out = subprocess.run([nm, "-D", "--defined-only", _C.__file__], capture_output=True, text=True, check=True)
+    exported = {line.split()[-1] for line in out.stdout.splitlines() if line.strip()}
+    runtime = sorted(s for s in exported if s in ("__cxa_throw", "__cxa_begin_catch", "__gxx_personality_v0")
+                     or s.startswith(("_ZNSt6locale", "_ZNSo", "_ZSt4cout", "_ZNSt8ios_base")))
+    assert not runtime, f"_C exports C++ runtime symbols (a static libstdc++ left public): {runtime[:5]}"
+
+
+def test_error_messages_format_numbers():
+    from fastnn import _C
+
+    x = np.ones(4, np.float32)
+    with pytest.raises(ValueError, match=r"unknown activation code 99 \(expected 0\.\.\d+\)"):
+        _C.activation_forward(x, x, 99)
