@@ -38,3 +38,94 @@ def test_steps_match_reference(kind, hyper, n_states):
     grads = [cp.asarray(rng.standard_normal(s).astype(np.float32)) for s in shapes]
     want = np.sqrt(sum(float((cp.asnumpy(g).astype(np.float64) ** 2).sum()) for g in grads))
     assert fastnn.grad_global_norm(grads) == pytest.approx(want, rel=1e-12)
+
+
+CLIP_KINDS = [
+    ("sgd", dict(learning_rate=0.05, momentum=0.9), 1),
+    ("adam", dict(learning_rate=0.005, amsgrad=True, weight_decay=0.004), 3),
+    ("rmsprop", dict(learning_rate=0.005, momentum=0.5), 2),
+    ("adagrad", dict(learning_rate=0.05), 1),
+]
+CLIPS = {
+    "clip_norm": dict(clip_norm=1.0),
+    "global_clip_norm": dict(global_clip_norm=5.0),
+    "all": dict(grad_scale=0.5, clip_norm=20.0, global_clip_norm=30.0, clip_value=1.5),
+}
+# Norms from 0 (an all-zero gradient) and ~1 (one element) to ~300 (100_003 elements); the
+# 70 small slots take a second 64-slot chunk, whose factors the global norm must include.
+CLIP_SHAPES = [(1,), (7,), (2049,), (100_003,), (0,), (3,)] + [(5, 3)] * 70
+
+
+def _clip_problem(rng, kind, n_states):
+    p = [rng.standard_normal(s).astype(np.float32) for s in CLIP_SHAPES]
+    init = 0.1 if kind == "adagrad" else 0.0
+    st = [[np.full(s, init, np.float32) if k < n_states else None for k in range(3)] for s in CLIP_SHAPES]
+    return p, st
+
+
+@pytest.mark.parametrize("clip", list(CLIPS))
+@pytest.mark.parametrize("kind,hyper,n_states", CLIP_KINDS, ids=[k for k, _, _ in CLIP_KINDS])
+def test_clipping_matches_reference(kind, hyper, n_states, clip):
+    rng = np.random.default_rng(7)
+    hyper = {**hyper, **CLIPS[clip]}
+    p, st = _clip_problem(rng, kind, n_states)
+    p64 = [a.astype(np.float64) for a in p]
+    st64 = [[None if a is None else a.astype(np.float64) for a in s] for s in st]
+    pd = [cp.asarray(a) for a in p]
+    std = [[None if a is None else cp.asarray(a) for a in s] for s in st]
+    for t in range(1, 21):
+        g = [rng.standard_normal(s).astype(np.float32) for s in CLIP_SHAPES]
+        g[5][:] = 0.0  # a zero gradient: factor 1, no 0/0
+        fastnn.optimizer_step(kind, pd, [cp.asarray(a) for a in g], std, iteration=t, **hyper)
+        ref.optimizer_step(kind, p64, [a.astype(np.float64) for a in g], st64, iteration=t, **hyper)
+    for a, b in zip(pd, p64):
+        np.testing.assert_allclose(cp.asnumpy(a), b, rtol=1e-4, atol=1e-5)
+    for sa, sb in zip(std, st64):
+        for a, b in zip(sa, sb):
+            if a is not None:
+                np.testing.assert_allclose(cp.asnumpy(a), b, rtol=1e-4, atol=1e-5)
+
+
+def test_clipping_non_finite_and_deterministic():
+    g = [cp.asarray(np.array([np.inf, 1.0], np.float32)), cp.asarray(np.array([1.0, 2.0], np.float32))]
+    p = [cp.zeros(2, cp.float32), cp.zeros(2, cp.float32)]
+    fastnn.optimizer_step("sgd", p, g, [[None] * 3] * 2, learning_rate=1.0, global_clip_norm=1.0)
+    assert bool(cp.isnan(p[0]).all()) and bool(cp.isnan(p[1]).all())
+    rng = np.random.default_rng(1)
+    grads = [cp.asarray(rng.standard_normal(s).astype(np.float32)) for s in CLIP_SHAPES]
+    runs = []
+    for _ in range(2):
+        p = [cp.zeros(s, cp.float32) for s in CLIP_SHAPES]
+        fastnn.optimizer_step("sgd", p, grads, [[None] * 3] * len(p), learning_rate=1.0, clip_norm=2.0,
+                              global_clip_norm=5.0)
+        runs.append([cp.asnumpy(a) for a in p])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)  # fixed summation order: bit-identical
+
+
+def test_clipping_step_is_capturable_in_a_cuda_graph():
+    """No host synchronisation: the clipped step (pre-pass, scratch, step kernels) can be
+    captured into a CUDA graph on a non-default stream and replayed."""
+    rng = np.random.default_rng(2)
+    shapes = [(1000,), (33, 7)]
+    p0 = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    g0 = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    stream = cp.cuda.Stream(non_blocking=True)
+    with stream:
+        p = [cp.asarray(a) for a in p0]
+        g = [cp.asarray(a) for a in g0]
+        st = [[cp.zeros(s, cp.float32), cp.zeros(s, cp.float32), None] for s in shapes]
+        stream.synchronize()
+        stream.begin_capture()
+        try:
+            fastnn.optimizer_step("adam", p, g, st, learning_rate=0.01, iteration=1, global_clip_norm=1.0)
+        finally:
+            graph = stream.end_capture()
+        graph.launch(stream)
+        stream.synchronize()
+    p64 = [a.astype(np.float64) for a in p0]
+    st64 = [[np.zeros(s), np.zeros(s), None] for s in shapes]
+    ref.optimizer_step("adam", p64, [a.astype(np.float64) for a in g0], st64, learning_rate=0.01, iteration=1,
+                       global_clip_norm=1.0)
+    for a, b in zip(p, p64):
+        np.testing.assert_allclose(cp.asnumpy(a), b, rtol=1e-5, atol=1e-6)

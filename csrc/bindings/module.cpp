@@ -541,6 +541,8 @@ OptimizerHyper optimizer_hyper(const py::dict& d) {
     get("weight_decay", h.weight_decay);
     get("grad_scale", h.grad_scale);
     get("clip_value", h.clip_value);
+    get("clip_norm", h.clip_norm);
+    get("global_clip_norm", h.global_clip_norm);
     get("iteration", h.iteration);
     return h;
 }

@@ -32,6 +32,21 @@
 // result is bit-identical from run to run on the same device (DESIGN.md §3,
 // determinism). One D2H copy and a stream sync return it.
 //
+// Norm clipping (clip_norm, global_clip_norm; optim.h steps 2-3) without a
+// host synchronisation: before the step launches, on the same stream,
+//   tile_sumsq_kernel   one double per tile: the sum of grad^2 over the tile
+//                       (a block reduction per tile, fixed order);
+//   slot_sumsq_kernel   one block per 64-slot chunk, one warp per slot: folds
+//                       the slot's tile sums (lane-strided, then shuffles),
+//                       applies grad_scale^2 and the clip_norm factor;
+//   scale_kernel        one block: the global sum over every slot (fixed
+//                       order), the global_clip_norm factor, and one float per
+//                       slot: grad_scale * clip_norm factor * global factor.
+// The step kernel then reads its slot's factor from that buffer
+// (StepArgs::scales) instead of h.grad_scale. The buffer is scratch on the
+// stream (as grad_sum_squares', freed stream-ordered after the step kernels):
+// tiles + 2 * slots doubles + slots floats (2^20 parameters: ~4 KB).
+//
 // Aliasing: each element of param, grad and the states is read and written by
 // one thread only (grad is read before anything is written).
 
@@ -39,6 +54,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "fastnn/cuda_runtime.h"
@@ -76,6 +92,8 @@ struct Hyper {
     float grad_scale;
     float clip_value;
     float lr_t;  // adam: lr sqrt(1 - beta_2^t) / (1 - beta_1^t), computed in double
+    float clip_norm;
+    float global_clip_norm;
     bool nesterov;
     bool amsgrad;
     bool centered;
@@ -95,6 +113,8 @@ struct StepArgs {
     Slot slots[kMaxSlots];
     std::int64_t tile_start[kMaxSlots + 1];  // prefix sums of ceil(n / kTile)
     std::uint64_t vec_mask;                  // bit s: slot s takes the float4 path
+    const float* scales;                     // norm clipping: scales[slot_base + s] replaces h.grad_scale
+    int slot_base;                           // index of slots[0] among all non-empty slots of the step
     int count;                               // slots in this chunk (1..kMaxSlots)
     Hyper h;
 };
@@ -181,10 +201,11 @@ struct Rule<OptimizerKind::adagrad> {
     }
 };
 
-// Shared prologue: gradient scaling and clipping, decoupled weight decay.
+// Shared prologue: gradient scaling (grad_scale, or the slot's norm-clipping
+// factor gs) and clipping, decoupled weight decay.
 template <OptimizerKind K>
-FASTNN_HD void update(const Hyper& h, float& p, float graw, float& a, float& b, float& c) {
-    float g = graw * h.grad_scale;
+FASTNN_HD void update(const Hyper& h, float gs, float& p, float graw, float& a, float& b, float& c) {
+    float g = graw * gs;
     if (h.clip_value > 0.0f) {
         const float cv = h.clip_value;
         g = g < -cv ? -cv : (g > cv ? cv : g);  // NaN passes through
@@ -194,13 +215,13 @@ FASTNN_HD void update(const Hyper& h, float& p, float graw, float& a, float& b, 
 }
 
 template <OptimizerKind K>
-FASTNN_D void update_scalar(const Hyper& h, float* p, const float* g, float* s1, float* s2,
-                            float* s3, int i) {
+FASTNN_D void update_scalar(const Hyper& h, float gs, float* p, const float* g, float* s1,
+                            float* s2, float* s3, int i) {
     float pv = p[i];
     float a = h.use1 ? s1[i] : 0.0f;
     float b = h.use2 ? s2[i] : 0.0f;
     float c = h.use3 ? s3[i] : 0.0f;
-    update<K>(h, pv, g[i], a, b, c);
+    update<K>(h, gs, pv, g[i], a, b, c);
     p[i] = pv;
     if (h.use1) s1[i] = a;
     if (h.use2) s2[i] = b;
@@ -208,18 +229,18 @@ FASTNN_D void update_scalar(const Hyper& h, float* p, const float* g, float* s1,
 }
 
 template <OptimizerKind K>
-FASTNN_D void update_vec(const Hyper& h, float* p, const float* g, float* s1, float* s2,
-                         float* s3, int i) {
+FASTNN_D void update_vec(const Hyper& h, float gs, float* p, const float* g, float* s1,
+                         float* s2, float* s3, int i) {
     const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     float4 pv = reinterpret_cast<const float4*>(p)[i];
     const float4 gv = reinterpret_cast<const float4*>(g)[i];
     float4 av = h.use1 ? reinterpret_cast<const float4*>(s1)[i] : zero;
     float4 bv = h.use2 ? reinterpret_cast<const float4*>(s2)[i] : zero;
     float4 cv = h.use3 ? reinterpret_cast<const float4*>(s3)[i] : zero;
-    update<K>(h, pv.x, gv.x, av.x, bv.x, cv.x);
-    update<K>(h, pv.y, gv.y, av.y, bv.y, cv.y);
-    update<K>(h, pv.z, gv.z, av.z, bv.z, cv.z);
-    update<K>(h, pv.w, gv.w, av.w, bv.w, cv.w);
+    update<K>(h, gs, pv.x, gv.x, av.x, bv.x, cv.x);
+    update<K>(h, gs, pv.y, gv.y, av.y, bv.y, cv.y);
+    update<K>(h, gs, pv.z, gv.z, av.z, bv.z, cv.z);
+    update<K>(h, gs, pv.w, gv.w, av.w, bv.w, cv.w);
     reinterpret_cast<float4*>(p)[i] = pv;
     if (h.use1) reinterpret_cast<float4*>(s1)[i] = av;
     if (h.use2) reinterpret_cast<float4*>(s2)[i] = bv;
@@ -240,18 +261,19 @@ __global__ void __launch_bounds__(kThreads) step_kernel(const StepArgs a) {
         float* s1 = a.h.use1 ? a.slots[s].s1 + base : nullptr;
         float* s2 = a.h.use2 ? a.slots[s].s2 + base : nullptr;
         float* s3 = a.h.use3 ? a.slots[s].s3 + base : nullptr;
+        const float gs = a.scales != nullptr ? a.scales[a.slot_base + s] : a.h.grad_scale;
         int start = 0;
         if ((a.vec_mask >> s) & 1u) {
             const int n4 = len >> 2;
 #pragma unroll
             for (int k = 0; k < kVecPerThread; ++k) {
                 const int i = static_cast<int>(threadIdx.x) + k * kThreads;
-                if (i < n4) update_vec<K>(a.h, p, g, s1, s2, s3, i);
+                if (i < n4) update_vec<K>(a.h, gs, p, g, s1, s2, s3, i);
             }
             start = n4 * 4;
         }
         for (int i = start + static_cast<int>(threadIdx.x); i < len; i += kThreads)
-            update_scalar<K>(a.h, p, g, s1, s2, s3, i);
+            update_scalar<K>(a.h, gs, p, g, s1, s2, s3, i);
     }
 }
 
@@ -315,6 +337,88 @@ finish_kernel(const double* partials, std::int64_t m, double* out) {
     if (threadIdx.x == 0) *out = total;
 }
 
+// Sum of grad^2 over one tile of a chunk (every thread of the block calls it).
+FASTNN_D double tile_sumsq(const StepArgs& a, int s, std::int64_t t) {
+    const std::int64_t base = (t - a.tile_start[s]) * kTile;
+    const std::int64_t rest = a.slots[s].n - base;
+    const int len = rest < kTile ? static_cast<int>(rest) : kTile;
+    const float* g = a.slots[s].grad + base;
+    double acc = 0.0;
+    int start = 0;
+    if ((a.vec_mask >> s) & 1u) {
+        const int n4 = len >> 2;
+#pragma unroll
+        for (int k = 0; k < kVecPerThread; ++k) {
+            const int i = static_cast<int>(threadIdx.x) + k * kThreads;
+            if (i < n4) {
+                const float4 v = reinterpret_cast<const float4*>(g)[i];
+                acc += sq(v.x) + sq(v.y) + sq(v.z) + sq(v.w);
+            }
+        }
+        start = n4 * 4;
+    }
+    for (int i = start + static_cast<int>(threadIdx.x); i < len; i += kThreads) acc += sq(g[i]);
+    return acc;
+}
+
+// Norm clipping, pass 1: tile_sums[t] = sum of grad^2 over tile t of the chunk.
+__global__ void __launch_bounds__(kThreads) tile_sumsq_kernel(const StepArgs a, double* tile_sums) {
+    const std::int64_t tiles = a.tile_start[a.count];
+    for (std::int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+        const double total = block_sum(tile_sumsq(a, find_slot(a, t), t));
+        if (threadIdx.x == 0) tile_sums[t] = total;
+        __syncthreads();  // block_sum's shared partials are reused by the next tile
+    }
+}
+
+FASTNN_D double warp_sum(double v) {
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
+    return v;  // valid in lane 0
+}
+
+// Norm clipping, pass 2 (one block per chunk, one warp per slot): the slot's
+// sum of squares after grad_scale and clip_norm (slot_ss) and its clip_norm
+// factor (slot_factor), at slot_base + s.
+__global__ void __launch_bounds__(kThreads)
+slot_sumsq_kernel(const StepArgs a, const double* tile_sums, double* slot_ss, double* slot_factor) {
+    const int warp = static_cast<int>(threadIdx.x) >> 5;
+    const int lane_id = static_cast<int>(threadIdx.x) & 31;
+    const double gs = static_cast<double>(a.h.grad_scale);
+    for (int s = warp; s < a.count; s += kThreads / 32) {
+        double acc = 0.0;
+        for (std::int64_t t = a.tile_start[s] + lane_id; t < a.tile_start[s + 1]; t += 32) acc += tile_sums[t];
+        acc = warp_sum(acc);
+        if (lane_id == 0) {
+            double v = acc * gs * gs;
+            double f = 1.0;
+            if (a.h.clip_norm > 0.0f) {
+                f = clip_norm_factor(v, static_cast<double>(a.h.clip_norm));
+                v *= f * f;
+            }
+            slot_ss[a.slot_base + s] = v;
+            slot_factor[a.slot_base + s] = f;
+        }
+    }
+}
+
+// Norm clipping, pass 3 (one block): scales[i] = grad_scale * slot_factor[i] * global factor.
+__global__ void __launch_bounds__(kThreads)
+scale_kernel(const double* slot_ss, const double* slot_factor, int slots, float grad_scale,
+             float global_clip_norm, float* scales) {
+    __shared__ double global;
+    double acc = 0.0;
+    for (int i = static_cast<int>(threadIdx.x); i < slots; i += kThreads) acc += slot_ss[i];
+    const double total = block_sum(acc);
+    if (threadIdx.x == 0) {
+        global = global_clip_norm > 0.0f ? global_clip_factor(total, static_cast<double>(global_clip_norm))
+                                         : 1.0;
+    }
+    __syncthreads();
+    for (int i = static_cast<int>(threadIdx.x); i < slots; i += kThreads)
+        scales[i] = static_cast<float>(static_cast<double>(grad_scale) * slot_factor[i] * global);
+}
+
 #undef FASTNN_D
 #undef FASTNN_HD
 
@@ -353,6 +457,8 @@ std::vector<StepArgs> build_chunks(const ParamSlot* slots, int count, const Hype
             chunks.emplace_back();
             StepArgs& c = chunks.back();
             c.vec_mask = 0;
+            c.scales = nullptr;
+            c.slot_base = 0;
             c.count = 0;
             c.tile_start[0] = 0;
             c.h = h;
@@ -386,6 +492,8 @@ Hyper make_hyper(const char* op, OptimizerKind kind, const OptimizerHyper& hy, c
     h.grad_scale = hy.grad_scale;
     h.clip_value = hy.clip_value;
     h.lr_t = hy.learning_rate;
+    h.clip_norm = hy.clip_norm;
+    h.global_clip_norm = hy.global_clip_norm;
     h.nesterov = hy.nesterov;
     h.amsgrad = hy.amsgrad;
     h.centered = hy.centered;
@@ -466,6 +574,37 @@ private:
     bool async_ = true;
 };
 
+// Queues the three norm-clipping passes on the stream and points every chunk
+// at the per-slot factors; returns the scratch holding them.
+std::unique_ptr<Scratch> clip_prepass(std::vector<StepArgs>& chunks, const Hyper& h, cudaStream_t stream) {
+    std::int64_t tiles = 0;
+    int slots = 0;
+    for (StepArgs& c : chunks) {
+        c.slot_base = slots;
+        slots += c.count;
+        tiles += c.tile_start[c.count];
+    }
+    const std::size_t doubles =
+        static_cast<std::size_t>(tiles) + 2 * static_cast<std::size_t>(slots) + (static_cast<std::size_t>(slots) + 1) / 2;
+    auto scratch = std::make_unique<Scratch>(doubles, stream);
+    double* tile_sums = scratch->get();
+    double* slot_ss = tile_sums + tiles;
+    double* slot_factor = slot_ss + slots;
+    float* scales = reinterpret_cast<float*>(slot_factor + slots);
+    std::int64_t off = 0;
+    for (const StepArgs& c : chunks) {
+        tile_sumsq_kernel<<<grid_for(c.tile_start[c.count]), kThreads, 0, stream>>>(c, tile_sums + off);
+        check_cuda(cudaGetLastError());
+        slot_sumsq_kernel<<<1, kThreads, 0, stream>>>(c, tile_sums + off, slot_ss, slot_factor);
+        check_cuda(cudaGetLastError());
+        off += c.tile_start[c.count];
+    }
+    scale_kernel<<<1, kThreads, 0, stream>>>(slot_ss, slot_factor, slots, h.grad_scale, h.global_clip_norm, scales);
+    check_cuda(cudaGetLastError());
+    for (StepArgs& c : chunks) c.scales = scales;
+    return scratch;
+}
+
 }  // namespace
 
 void optimizer_step(OptimizerKind kind, const OptimizerHyper& hy, const ParamSlot* slots, int count,
@@ -485,9 +624,11 @@ void optimizer_step(OptimizerKind kind, const OptimizerHyper& hy, const ParamSlo
         if (h.use3) require(kOp, i, ps.s3, "s3", why[2]);
     }
 
-    const std::vector<StepArgs> chunks = build_chunks(slots, count, h, false);
+    std::vector<StepArgs> chunks = build_chunks(slots, count, h, false);
     if (chunks.empty()) return;  // count == 0 or every n == 0: no launch
     const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
+    std::unique_ptr<Scratch> scratch;  // freed (stream-ordered) after the step kernels are queued
+    if (norm_clipping(hy)) scratch = clip_prepass(chunks, h, s);
     switch (kind) {
         case OptimizerKind::sgd: launch_steps<OptimizerKind::sgd>(chunks, s); return;
         case OptimizerKind::adam: launch_steps<OptimizerKind::adam>(chunks, s); return;

@@ -217,7 +217,12 @@ def optimizer_step(kind, params, grads, states, **hyper):
     rmsprop [mean square, momentum, mean gradient], adagrad [accumulator];
     None where a setting does not use one). ``hyper``: learning_rate,
     momentum, nesterov, beta_1, beta_2, epsilon, amsgrad, rho, centered,
-    weight_decay (decoupled), grad_scale, clip_value, iteration (from 1).
+    weight_decay (decoupled), grad_scale, clip_norm (each gradient to this L2
+    norm), global_clip_norm (all gradients to this global L2 norm),
+    clip_value, iteration (from 1). The gradients are scaled, then clipped by
+    clip_norm, global_clip_norm and clip_value in that order (Keras'
+    precedence; Keras allows only one), inside the same call: no host
+    synchronisation on the GPU.
     """
     try:
         code = OPTIMIZERS[kind]
