@@ -129,3 +129,58 @@ def test_clipping_step_is_capturable_in_a_cuda_graph():
                        global_clip_norm=1.0)
     for a, b in zip(p, p64):
         np.testing.assert_allclose(cp.asnumpy(a), b, rtol=1e-5, atol=1e-6)
+
+
+class _Param:
+    def __init__(self, data):
+        self.data = data
+        self.grad = None
+
+
+@pytest.mark.parametrize("cls,kwargs,kind,hyper", [
+    ("Adam", dict(learning_rate=0.005, global_clipnorm=5.0), "adam", dict(global_clip_norm=5.0)),
+    ("AdamW", dict(learning_rate=0.005, amsgrad=True, clipnorm=1.0), "adam",
+     dict(amsgrad=True, weight_decay=0.004, clip_norm=1.0)),
+    ("SGD", dict(learning_rate=0.05, momentum=0.9, clipvalue=0.5), "sgd", dict(momentum=0.9, clip_value=0.5)),
+    ("RMSprop", dict(learning_rate=0.005, centered=True, global_clipnorm=5.0), "rmsprop",
+     dict(centered=True, global_clip_norm=5.0)),
+    ("Adagrad", dict(learning_rate=0.05, clipnorm=1.0), "adagrad", dict(clip_norm=1.0)),
+])
+def test_optimizer_classes_on_the_gpu(cls, kwargs, kind, hyper):
+    from fastnn import optimizers
+
+    rng = np.random.default_rng(4)
+    shapes = [(1,), (2049,), (100_003,)] + [(5, 3)] * 70
+    p = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    params = [_Param(cp.asarray(a)) for a in p]
+    opt = getattr(optimizers, cls)(**kwargs)
+    p64 = [a.astype(np.float64) for a in p]
+    n_states = {"adam": 3 if hyper.get("amsgrad") else 2, "sgd": 1, "rmsprop": 3, "adagrad": 1}[kind]
+    init = 0.1 if kind == "adagrad" else 0.0
+    st64 = [[np.full(s, init) if k < n_states else None for k in range(3)] for s in shapes]
+    for t in range(1, 11):
+        g = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+        for q, a in zip(params, g):
+            q.grad = cp.asarray(a)
+        opt.step(params)
+        ref.optimizer_step(kind, p64, [a.astype(np.float64) for a in g], st64, iteration=t,
+                           learning_rate=kwargs["learning_rate"], **hyper)
+    assert all(isinstance(a, cp.ndarray) for a in opt.variables)  # states made on the parameters' device
+    for q, b in zip(params, p64):
+        np.testing.assert_allclose(cp.asnumpy(q.data), b, rtol=1e-4, atol=1e-5)
+    # state_dict round trip on the GPU, and a GPU state loaded by a CPU model.
+    saved = opt.state_dict()
+    clones = [_Param(q.data.copy()) for q in params]
+    again = getattr(optimizers, cls).from_config(opt.get_config())
+    again.load_state_dict(saved)
+    cpu = [_Param(cp.asnumpy(q.data)) for q in params]
+    on_cpu = getattr(optimizers, cls).from_config(opt.get_config())
+    on_cpu.load_state_dict(saved)
+    g = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    for group, o, conv in [(params, opt, cp.asarray), (clones, again, cp.asarray), (cpu, on_cpu, np.asarray)]:
+        for q, a in zip(group, g):
+            q.grad = conv(a)
+        o.step(group)
+    for a, b, c in zip(params, clones, cpu):
+        np.testing.assert_array_equal(cp.asnumpy(a.data), cp.asnumpy(b.data))
+        np.testing.assert_allclose(cp.asnumpy(a.data), c.data, rtol=1e-5, atol=1e-6)
