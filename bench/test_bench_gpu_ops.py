@@ -10,7 +10,11 @@ small one is launch-bound):
 * softmax cross-entropy, loss and d(mean loss)/d(logits), 128x10 and 4096x1000: fastnn's one
   kernel; torch ``F.cross_entropy`` + backward;
 * one Adam step over 2^20 parameters in 10 tensors: fastnn's one launch; torch.optim.Adam's
-  default on CUDA (foreach) and ``fused=True``.
+  default on CUDA (foreach) and ``fused=True``;
+* adam-class-1M: the same step through ``fastnn.optimizers.Adam().step(params)`` (the class
+  wrapper's overhead over the bare call); torch as in adam-1M;
+* adam-gclip-1M: global-norm clipping to 1.0 and the step: fastnn's one call (norm pre-pass
+  kernels on the stream, no host sync); torch ``clip_grad_norm_`` + ``Adam.step``.
 
 Timing as in test_bench_gpu_gemm.py: pytest-benchmark with the synchronizing timer (drain the
 GPU, launch ``iterations`` calls, wait for them), so times are GPU-complete and include the
@@ -36,7 +40,7 @@ torch = bench_conf.torch
 
 ACTIVATIONS = ("relu", "gelu", "gelu_tanh", "silu", "sigmoid", "tanh", "elu", "softplus")
 CASES = ([f"act-{name}-{n}" for n in ("1M", "16M") for name in ACTIVATIONS]
-         + ["ce-128x10", "ce-4096x1000", "adam-1M"])
+         + ["ce-128x10", "ce-4096x1000", "adam-1M", "adam-class-1M", "adam-gclip-1M"])
 SIZES = {"1M": 1 << 20, "16M": 1 << 24}
 CE_SHAPES = {"128x10": (128, 10), "4096x1000": (4096, 1000)}
 ADAM_SIZES = [1 << 17] * 6 + [1 << 16] * 4  # 10 tensors, 2^20 parameters
@@ -120,31 +124,61 @@ def _ce_case(system, rows, classes):
     return call, [], rows * classes
 
 
-def _adam_case(system):
+class _Param:
+    """The parameter duck type fastnn.optimizers works on."""
+
+    def __init__(self, data, grad):
+        self.data = data
+        self.grad = grad
+
+
+def _adam_case(system, variant):
+    """variant: "" (the bare fused call), "class" (fastnn.optimizers.Adam) or "gclip"
+    (global-norm clipping to 1.0 in the same step)."""
     rs = cp.random.RandomState(5)
     params = [rs.standard_normal(n, dtype=cp.float32) for n in ADAM_SIZES]
     grads = [rs.standard_normal(n, dtype=cp.float32) for n in ADAM_SIZES]
+    clip = 1.0 if variant == "gclip" else None
     if system == "fastnn":
-        states = [[cp.zeros_like(p), cp.zeros_like(p), None] for p in params]
-        counter = [0]
+        if variant == "class":
+            from fastnn.optimizers import Adam  # not (yet) imported by fastnn/__init__
 
-        def call():
-            counter[0] += 1
-            fastnn.optimizer_step("adam", params, grads, states, iteration=counter[0], learning_rate=1e-3,
-                                  epsilon=1e-8)  # torch's default (Keras': 1e-7), same work
+            opt = Adam(learning_rate=1e-3, epsilon=1e-8)
+            objs = [_Param(p, g) for p, g in zip(params, grads)]
+
+            def call():
+                opt.step(objs)
+        else:
+            states = [[cp.zeros_like(p), cp.zeros_like(p), None] for p in params]
+            counter = [0]
+            extra = {} if clip is None else {"global_clip_norm": clip}
+
+            def call():
+                counter[0] += 1
+                fastnn.optimizer_step("adam", params, grads, states, iteration=counter[0], learning_rate=1e-3,
+                                      epsilon=1e-8, **extra)  # torch's default (Keras': 1e-7), same work
         # one step from equal starting points, checked against torch's Adam
         start = [p.copy() for p in params]
         call()
         tp = [torch.as_tensor(p, device="cuda").clone().requires_grad_() for p in start]
         for t, g in zip(tp, grads):
             t.grad = torch.as_tensor(g, device="cuda").clone()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(tp, clip)
         torch.optim.Adam(tp, lr=1e-3).step()
         return call, [(p, t.detach()) for p, t in zip(params, tp)], sum(ADAM_SIZES)
     tp = [torch.as_tensor(p, device="cuda").clone().requires_grad_() for p in params]
     for t, g in zip(tp, grads):
         t.grad = torch.as_tensor(g, device="cuda").clone()
     opt = torch.optim.Adam(tp, lr=1e-3, fused=(system == "torch_fused"))
-    return opt.step, [], sum(ADAM_SIZES)
+    if clip is None:
+        return opt.step, [], sum(ADAM_SIZES)
+    clip_grad_norm = torch.nn.utils.clip_grad_norm_
+
+    def call():
+        clip_grad_norm(tp, clip)
+        opt.step()
+    return call, [], sum(ADAM_SIZES)
 
 
 def make_case(case, system):
@@ -154,7 +188,7 @@ def make_case(case, system):
         return _act_case(system, name, SIZES[size])
     if kind == "ce":
         return _ce_case(system, *CE_SHAPES[rest])
-    return _adam_case(system)
+    return _adam_case(system, "" if rest == "1M" else rest.rsplit("-", 1)[0])  # adam-[class-|gclip-]1M
 
 
 def check(case, pairs):

@@ -10,7 +10,6 @@ import pickle
 import numpy as np
 import pytest
 
-import fastnn
 from fastnn import optimizers, schedules
 
 

@@ -307,6 +307,8 @@ class Optimizer:
             _launch("optimizer_step", datas[0], datas[0], None,
                     lambda _, stream: _C.optimizer_step(code, datas, grads, states, h, stream))
         except (ValueError, TypeError, RuntimeError) as e:
+            if type(e) not in (ValueError, TypeError, RuntimeError):
+                raise
             # The kernel's indices count the parameters that have a gradient, in the order given.
             raise type(e)(f"{type(self).__name__}: {e} (indices count the parameters with a gradient)") from e
         self._iterations += 1
