@@ -115,6 +115,9 @@ def test_clipping_step_is_capturable_in_a_cuda_graph():
         p = [cp.asarray(a) for a in p0]
         g = [cp.asarray(a) for a in g0]
         st = [[cp.zeros(s, cp.float32), cp.zeros(s, cp.float32), None] for s in shapes]
+        # Warm-up outside the capture on copies (loads the kernels: lazy module loading).
+        fastnn.optimizer_step("adam", [a.copy() for a in p], g, [[a.copy() for a in s[:2]] + [None] for s in st],
+                              learning_rate=0.01, iteration=1, global_clip_norm=1.0)
         stream.synchronize()
         stream.begin_capture()
         try:
