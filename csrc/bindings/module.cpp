@@ -1,5 +1,6 @@
 // fastnn._C: exception mapping, one def per kernel. The array -> view
-// conversion lives in convert.cpp.
+// conversion lives in convert.cpp, groups of kernels in their own files
+// (elementwise.cpp).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -26,6 +27,10 @@
 namespace py = pybind11;
 using namespace fastnn;
 using namespace fastnn::bindings;
+
+namespace fastnn::bindings {
+void bind_elementwise(py::module_& m);  // elementwise.cpp
+}
 
 namespace {
 
@@ -561,4 +566,6 @@ PYBIND11_MODULE(_C, m) {
         return std::string();
 #endif
     });
+
+    bind_elementwise(m);
 }
