@@ -159,17 +159,18 @@ struct Buffers {
     alignas(64) float g[kBlock];
     alignas(64) float a[kBlock];
     alignas(64) float b[kBlock];
-    alignas(64) float t[kBlock];
+    alignas(64) float t[kRowsAtOnce][kBlock];
 };
 
 // n (<= kBlock) consecutive terms along the innermost axis from the operand
-// offsets `off`; returns a pointer to them (into x, or a buffer).
-const float* terms(const Terms& src, const std::int64_t* off, std::int64_t n, Buffers& buf) {
+// offsets `off`; returns a pointer to them (into x, or buf.t[slot]).
+const float* terms(const Terms& src, const std::int64_t* off, std::int64_t n, Buffers& buf, int slot = 0) {
     const ElementwiseTable& t = *src.t;
     const float* g = src.x + off[1];
     if (src.s[1] != 1) {
-        t.gather(g, src.s[1], buf.g, n);
-        g = buf.g;
+        float* dst = src.term ? buf.g : buf.t[slot];
+        t.gather(g, src.s[1], dst, n);
+        g = dst;
     }
     if (!src.term) return g;
     const float* a = src.a + off[2];
@@ -185,8 +186,8 @@ const float* terms(const Terms& src, const std::int64_t* off, std::int64_t n, Bu
         b = buf.b;
         sb = 1;
     }
-    src.term[2 * sa + sb](g, a, b, buf.t, n);
-    return buf.t;
+    src.term[2 * sa + sb](g, a, b, buf.t[slot], n);
+    return buf.t[slot];
 }
 
 void store(float* out, std::int64_t stride, const float* v, std::int64_t n, float sign) {
@@ -220,6 +221,24 @@ double* partials(std::size_t count) {
     return reinterpret_cast<double*>(ws.floats(2 * count));
 }
 
+// acc[0..cols) += the next `count` rows of terms over the reduced axes
+// (multi-index ridx, offsets off), row by row in fours.
+void rows_into(const Layout& l, const ReduceSplit& sp, const Terms& src, const std::int64_t* base, std::int64_t* off,
+               std::int64_t* ridx, std::int64_t count, std::int64_t cols, double* acc) {
+    Buffers buf;
+    for (std::int64_t r = 0; r < count;) {
+        const float* rows[kRowsAtOnce];
+        int n = 0;
+        for (; n < kRowsAtOnce && r < count; ++n, ++r) {
+            std::int64_t o[kMaxOperands];
+            for (int k = 0; k < l.nops; ++k) o[k] = base[k] + off[k];
+            rows[n] = terms(src, o, cols, buf, n);
+            step(l, sp.reduced, sp.n_reduced, ridx, off);
+        }
+        src.t->accumulate(rows, n, acc, cols);
+    }
+}
+
 // The innermost axis is kept: out rows (one per index of the kept axes) are
 // sums of input rows (one per index of the reduced axes).
 void reduce_rows(const Layout& l, const ReduceSplit& sp, const Terms& src, float* out, float sign) {
@@ -231,6 +250,9 @@ void reduce_rows(const Layout& l, const ReduceSplit& sp, const Terms& src, float
     const std::int64_t rows_per_chunk = ceil_div(Ro, n_chunks);
     n_chunks = ceil_div(Ro, rows_per_chunk);
     double* part = n_chunks > 1 ? partials(std::size_t(Ko * nLb * n_chunks * Lb)) : nullptr;
+    // x itself, contiguous rows, one summed axis: whole chunks go to column_sums.
+    const bool direct_rows = !src.term && src.s[1] == 1 && sp.n_reduced == 1;
+    const std::int64_t row_stride = direct_rows ? l.stride[1][sp.reduced[0]] : 0;
 
     const std::int64_t items = Ko * nLb * n_chunks;
     parallel_for(items, threads_for(Ko * L * Ro, items), [&](std::int64_t item) {
@@ -244,12 +266,10 @@ void reduce_rows(const Layout& l, const ReduceSplit& sp, const Terms& src, float
         add_offsets(l, sp.reduced, sp.n_reduced, r0, ridx, off);
         alignas(64) double acc[kBlock];
         std::fill(acc, acc + cols, 0.0);
-        Buffers buf;
-        for (std::int64_t r = r0; r < r1; ++r) {
-            std::int64_t o[kMaxOperands];
-            for (int k = 0; k < l.nops; ++k) o[k] = base[k] + off[k];
-            src.t->accumulate(terms(src, o, cols, buf), acc, cols);
-            step(l, sp.reduced, sp.n_reduced, ridx, off);
+        if (direct_rows) {
+            src.t->column_sums(src.x + base[1] + off[1], row_stride, r1 - r0, acc, cols);
+        } else {
+            rows_into(l, sp, src, base, off, ridx, r1 - r0, cols, acc);
         }
         if (part) {
             std::copy(acc, acc + cols, part + ((ko * nLb + lb) * n_chunks + chunk) * Lb);
@@ -267,11 +287,11 @@ void reduce_rows(const Layout& l, const ReduceSplit& sp, const Terms& src, float
         add_offsets(l, sp.kept, sp.n_kept, ko, kidx, base);
         float* dst = out + base[0] + col0 * src.s[0];
         const double* p = part + g * n_chunks * Lb;
-        for (std::int64_t j = 0; j < cols; ++j) {
-            double s = 0.0;
-            for (std::int64_t c = 0; c < n_chunks; ++c) s += p[c * Lb + j];
-            dst[j * src.s[0]] = sign * static_cast<float>(s);
-        }
+        alignas(64) double acc[kBlock];
+        std::copy(p, p + cols, acc);
+        for (std::int64_t c = 1; c < n_chunks; ++c)  // chunk order, each column on its own
+            for (std::int64_t j = 0; j < cols; ++j) acc[j] += p[c * Lb + j];
+        for (std::int64_t j = 0; j < cols; ++j) dst[j * src.s[0]] = sign * static_cast<float>(acc[j]);
     });
 }
 

@@ -1,4 +1,6 @@
 // The element-wise loops compiled for avx2 (see elementwise_impl.h).
+#include <immintrin.h>
+
 #include <cstdint>
 
 #include "elementwise_kernels.h"

@@ -15,6 +15,9 @@ namespace fastnn::cpu {
 // Row-kernel mode: 2 * (a is contiguous) + (b is contiguous); a stride-0
 // operand is read once (a[0]).
 constexpr int kRowModes = 4;
+// Rows added into a row of double accumulators per pass (one load and store
+// of the accumulators for several rows).
+constexpr int kRowsAtOnce = 4;
 
 // out[i] = a[i] OP b[i]. out may be a or b (same index read then written).
 using BinaryRowFn = void (*)(const float* a, const float* b, float* out, std::int64_t n);
@@ -24,7 +27,10 @@ using TermRowFn = void (*)(const float* g, const float* a, const float* b, float
 struct ElementwiseTable {
     BinaryRowFn binary[kBinaryOps][kRowModes];
     TermRowFn term[kBinaryOps][2][kRowModes];
-    void (*accumulate)(const float* x, double* acc, std::int64_t n);  // acc[i] += x[i]
+    // acc[i] += rows[0][i] + ... + rows[count - 1][i] (count 1..kRowsAtOnce, summed in double)
+    void (*accumulate)(const float* const* rows, int count, double* acc, std::int64_t n);
+    // acc[j] += x[0 * ld + j] + ... + x[(rows - 1) * ld + j] (as accumulate, rows in fours)
+    void (*column_sums)(const float* x, std::int64_t ld, std::int64_t rows, double* acc, std::int64_t n);
     double (*sum)(const float* x, std::int64_t n);                    // in double, fixed order
     void (*gather)(const float* src, std::int64_t stride, float* dst, std::int64_t n);
     // y[i] = dropout(x[i]) for element i of Philox block block0 + i / 4 (i = 0

@@ -272,9 +272,10 @@ def _scalar_operand(x, like):
 
 
 def _operands(a, b):
-    if isinstance(a, _Real):
+    # ndarray first: isinstance against the numbers ABC costs ~0.2 us a call
+    if type(a) is not _ndarray and isinstance(a, _Real):
         a = _scalar_operand(a, b)
-    if isinstance(b, _Real):
+    if type(b) is not _ndarray and isinstance(b, _Real):
         b = _scalar_operand(b, a)
     return a, b
 
@@ -325,8 +326,8 @@ def binary_backward(op_name, side, grad, a, b, out=None):
 
 
 def _reduced_axes(op, axis, ndim):
-    if axis is None:
-        return tuple(range(ndim))
+    if type(axis) is int and -ndim <= axis < ndim:  # the common case, fast
+        return (axis % ndim,)
     items = axis if isinstance(axis, (tuple, list)) else (axis,)
     axes = []
     for ax in items:
@@ -343,18 +344,29 @@ def _reduced_axes(op, axis, ndim):
 
 def reduce_sum(x, axis=None, keepdims=False, out=None):
     """Sum of a float32 array over ``axis`` (None: all; an int or a tuple),
-    accumulated in double and rounded once, as ``np.sum`` with ``keepdims``.
+    as ``np.sum`` with ``keepdims``. Sums are accumulated in double (rows of
+    a leading-axis reduction are added in float32 in fours first), rounded to
+    float32 once: |error| <= (2u + n 2**-53) sum|x| + u |sum|, u = 2**-24.
     ``out``, when given, has the result's shape and is C-contiguous.
     """
     shape = getattr(x, "shape", None)
     if shape is None:  # not an array: the kernel says so
         return _launch("reduce_sum", x, out, (), lambda o, stream: _C.reduce_sum(x, o, stream))
-    axes = _reduced_axes("reduce_sum", axis, len(shape))
-    kept = tuple(1 if d in axes else n for d, n in enumerate(shape))
-    final = kept if keepdims else tuple(n for d, n in enumerate(shape) if d not in axes)
+    ndim = len(shape)
+    if axis is None:
+        kept = (1,) * ndim
+        final = kept if keepdims else ()
+    elif type(axis) is int and -ndim <= axis < ndim:  # one axis: slices, no loops (hot path)
+        ax = axis % ndim
+        kept = shape[:ax] + (1,) + shape[ax + 1:]
+        final = kept if keepdims else shape[:ax] + shape[ax + 1:]
+    else:
+        axes = _reduced_axes("reduce_sum", axis, ndim)
+        kept = tuple([1 if d in axes else n for d, n in enumerate(shape)])
+        final = kept if keepdims else tuple([n for d, n in enumerate(shape) if d not in axes])
     target = None
     if out is not None:
-        out_shape = tuple(getattr(out, "shape", ()))
+        out_shape = getattr(out, "shape", None)
         if out_shape != final:
             raise ValueError(f"reduce_sum: argument 'out' must have shape {final}, got {out_shape}")
         flags = getattr(out, "flags", None)
