@@ -411,29 +411,44 @@ def _speedup(row, slow: str) -> tuple[str, float | None]:
 
 
 def activation_sections(by_threads) -> list[str]:
+    # A numpy column appears when a suite timed plain NumPy beside the reference
+    # (bench/test_bench_elementwise.py); it then has a >= 1.0x target like torch.
+    with_numpy = any("numpy" in row for rows in by_threads.values() for row in rows.values())
     out = ["## Element-wise and row-wise ops, optimizer steps", "",
            "Time in ms per call: forward + backward for the ops, one update for the optimizers "
            "(median over repetitions, min–max in brackets); speed-ups are the other system's time "
            "over fastnn's, per repetition. Targets: ≥ the listed multiple of the NumPy reference "
            "(3× for activations, 5× for softmax cross-entropy and Adam) and ≥ 1.0× torch (autograd "
-           "backward or torch.optim, as a user runs them)."]
+           "backward or torch.optim, as a user runs them)"
+           + (" and, where timed, ≥ 1.0× plain NumPy." if with_numpy else ".")]
     for threads in sorted(by_threads):
-        out += ["", f"### {threads} thread{'s' if threads != 1 else ''}", "",
-                "| op | elements | fastnn ms | reference ms | torch ms | reference/fastnn | torch/fastnn | target |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        out += ["", f"### {threads} thread{'s' if threads != 1 else ''}", ""]
+        if with_numpy:
+            out += ["| op | elements | fastnn ms | numpy ms | reference ms | torch ms | numpy/fastnn | "
+                    "reference/fastnn | torch/fastnn | target |",
+                    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        else:
+            out += ["| op | elements | fastnn ms | reference ms | torch ms | reference/fastnn | torch/fastnn | target |",
+                    "|---|---:|---:|---:|---:|---:|---:|---:|"]
         met = total = 0
         for op, row in by_threads[threads].items():
             meta = row.get("_meta", {})
             target = meta.get("target", 3.0)
             vs_ref, r_ref = _speedup(row, "reference")
             vs_torch, r_torch = _speedup(row, "torch")
-            ok = [r >= t for r, t in ((r_ref, target), (r_torch, 1.0)) if r is not None]
+            vs_numpy, r_numpy = _speedup(row, "numpy")
+            ok = [r >= t for r, t in ((r_ref, target), (r_torch, 1.0), (r_numpy, 1.0)) if r is not None]
             total += 1 if ok else 0
             met += 1 if ok and all(ok) else 0
             mark = "—" if not ok else ("✓" if all(ok) else "✗")
-            out.append(f"| {op} | {meta.get('n', '?')} | {_ms(row.get('fastnn', {}).values())} | "
-                       f"{_ms(row.get('reference', {}).values())} | {_ms(row.get('torch', {}).values())} | "
-                       f"{vs_ref} | {vs_torch} | ≥ {target:g}× ref: {mark} |")
+            cells = [op, str(meta.get("n", "?")), _ms(row.get("fastnn", {}).values())]
+            if with_numpy:
+                cells.append(_ms(row.get("numpy", {}).values()))
+            cells += [_ms(row.get("reference", {}).values()), _ms(row.get("torch", {}).values())]
+            if with_numpy:
+                cells.append(vs_numpy)
+            cells += [vs_ref, vs_torch, f"≥ {target:g}× ref: {mark}"]
+            out.append("| " + " | ".join(cells) + " |")
         out += ["", f"Targets met: {met} of {total}."]
     return out
 

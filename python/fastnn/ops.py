@@ -9,9 +9,12 @@ the hot path of small layers, so they do as little as possible.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from fastnn import _C
+from fastnn import random as _random
 from fastnn.backend import CUDA_BUILT, array_module, cuda_stream, device_of, is_cuda_array
 
 _GEMM_EPILOGUES = {None: 0, "linear": 0, "relu": 1}  # activations fused into gemm
@@ -245,3 +248,182 @@ def grad_global_norm(grads) -> float:
     _launch("grad_sum_squares", grads[0], grads[0], None,
             lambda _, stream: total.append(_C.grad_sum_squares(grads, stream)))
     return float(total[0]) ** 0.5
+
+
+# ---------------------------------------------------------------------------- element-wise family
+
+# name -> kernel code (csrc/fastnn/elementwise.h), NumPy's ufunc names.
+BINARY_OPS = {"add": 0, "subtract": 1, "multiply": 2, "divide": 3, "maximum": 4, "minimum": 5}
+_SIDES = {0: 0, 1: 1, "a": 0, "b": 1}
+_Real = numbers.Real
+
+
+def _binary_code(op, name):
+    try:
+        return BINARY_OPS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"{op}: unknown op {name!r}; expected one of {', '.join(BINARY_OPS)}") from None
+
+
+def _scalar_operand(x, like):
+    """A Python or NumPy scalar as a 0-d float32 array on ``like``'s device;
+    anything else unchanged (the kernel checks it)."""
+    if not isinstance(x, _Real):
+        return x
+    if type(like) is _ndarray or not is_cuda_array(like):
+        return np.array(x, dtype=_float32)
+    with device_of(like):
+        return array_module(like).full((), x, dtype=_float32)
+
+
+def _operands(a, b):
+    # ndarray first: isinstance against the numbers ABC costs ~0.2 us a call
+    if type(a) is not _ndarray and isinstance(a, _Real):
+        a = _scalar_operand(a, b)
+    if type(b) is not _ndarray and isinstance(b, _Real):
+        b = _scalar_operand(b, a)
+    return a, b
+
+
+def _broadcast_shape(op, a, b):
+    sa, sb = getattr(a, "shape", None), getattr(b, "shape", None)
+    if sa is None or sb is None:
+        return ()  # not an array: the kernel names the argument
+    try:
+        return np.broadcast_shapes(sa, sb)
+    except ValueError:
+        raise ValueError(f"{op}: operands could not be broadcast together: 'a' has shape {tuple(sa)}, "
+                         f"'b' has shape {tuple(sb)}") from None
+
+
+def binary(op_name, a, b, out=None):
+    """``a OP b`` element-wise with NumPy broadcasting, in float32.
+
+    ``op_name`` is one of ``add``, ``subtract``, ``multiply``, ``divide``,
+    ``maximum``, ``minimum`` (NaN propagates through maximum/minimum, as in
+    NumPy). ``a`` and ``b`` are float32 NumPy or CuPy arrays of any strides,
+    or Python scalars; the result has shape ``np.broadcast_shapes(a.shape,
+    b.shape)`` (or is written into ``out``, C-contiguous, which may be ``a``
+    or ``b`` when it has their shape).
+    """
+    code = _binary_code("binary", op_name)
+    a, b = _operands(a, b)
+    shape = _broadcast_shape(op_name, a, b) if out is None else None
+    return _launch(op_name, a, out, shape, lambda o, stream: _C.binary(code, a, b, o, stream))
+
+
+def binary_backward(op_name, side, grad, a, b, out=None):
+    """The gradient of ``binary(op_name, a, b)`` with respect to ``a`` (side 0
+    or ``"a"``) or ``b`` (side 1 or ``"b"``), given the output gradient
+    ``grad``: ``grad * d(a OP b)/d(side)`` summed over the axes along which
+    that operand was broadcast, so the result has its shape. Ties of
+    maximum/minimum give each side half the gradient (as PyTorch does).
+    """
+    code = _binary_code("binary_backward", op_name)
+    s = _SIDES.get(side) if isinstance(side, (int, str)) and not isinstance(side, bool) else None
+    if s is None:
+        raise ValueError(f"{op_name}_backward: side must be 0 or 'a', 1 or 'b', got {side!r}")
+    a, b = _operands(a, b)
+    operand = b if s else a
+    shape = getattr(operand, "shape", ())
+    return _launch(f"{op_name}_backward", grad, out, shape,
+                   lambda o, stream: _C.binary_backward(code, s, grad, a, b, o, stream))
+
+
+def _reduced_axes(op, axis, ndim):
+    if type(axis) is int and -ndim <= axis < ndim:  # the common case, fast
+        return (axis % ndim,)
+    items = axis if isinstance(axis, (tuple, list)) else (axis,)
+    axes = []
+    for ax in items:
+        if isinstance(ax, bool) or not isinstance(ax, numbers.Integral):
+            raise TypeError(f"{op}: axis must be None, an int or a tuple of ints, got {axis!r}")
+        if not -ndim <= ax < ndim:
+            raise ValueError(f"{op}: axis {ax} is out of bounds for an array of dimension {ndim}")
+        ax = int(ax) % ndim
+        if ax in axes:
+            raise ValueError(f"{op}: axis {ax} is repeated in {axis!r}")
+        axes.append(ax)
+    return tuple(axes)
+
+
+def reduce_sum(x, axis=None, keepdims=False, out=None):
+    """Sum of a float32 array over ``axis`` (None: all; an int or a tuple),
+    as ``np.sum`` with ``keepdims``. Sums are accumulated in double (rows of
+    a leading-axis reduction are added in float32 in fours first), rounded to
+    float32 once: |error| <= (2u + n 2**-53) sum|x| + u |sum|, u = 2**-24.
+    ``out``, when given, has the result's shape and is C-contiguous.
+    """
+    shape = getattr(x, "shape", None)
+    if shape is None:  # not an array: the kernel says so
+        return _launch("reduce_sum", x, out, (), lambda o, stream: _C.reduce_sum(x, o, stream))
+    ndim = len(shape)
+    if axis is None:
+        kept = (1,) * ndim
+        final = kept if keepdims else ()
+    elif type(axis) is int and -ndim <= axis < ndim:  # one axis: slices, no loops (hot path)
+        ax = axis % ndim
+        kept = shape[:ax] + (1,) + shape[ax + 1:]
+        final = kept if keepdims else shape[:ax] + shape[ax + 1:]
+    else:
+        axes = _reduced_axes("reduce_sum", axis, ndim)
+        kept = tuple([1 if d in axes else n for d, n in enumerate(shape)])
+        final = kept if keepdims else tuple([n for d, n in enumerate(shape) if d not in axes])
+    target = None
+    if out is not None:
+        out_shape = getattr(out, "shape", None)
+        if out_shape != final:
+            raise ValueError(f"reduce_sum: argument 'out' must have shape {final}, got {out_shape}")
+        flags = getattr(out, "flags", None)
+        if flags is not None and not flags.c_contiguous:
+            raise ValueError("reduce_sum: argument 'out' must be C-contiguous")
+        target = out if keepdims else out.reshape(kept)
+    result = _launch("reduce_sum", x, target, kept, lambda o, stream: _C.reduce_sum(x, o, stream))
+    if out is not None:
+        return out
+    return result if keepdims else result.reshape(final)
+
+
+def _dropout_rate(op, rate):
+    if isinstance(rate, bool) or not isinstance(rate, _Real):
+        raise TypeError(f"{op}: rate must be a number in [0, 1), got {type(rate).__name__}")
+    return float(rate)  # the range is checked by the kernel
+
+
+def _philox_arg(op, name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= int(value) < 2**64:
+        raise ValueError(f"{op}: {name} must be an int in [0, 2**64), got {value!r}")
+    return int(value)
+
+
+def dropout(x, rate, *, key=None, offset=None, out=None):
+    """Inverted dropout of a float32 array: each element is zeroed with
+    probability ``rate`` and the others are scaled by ``1 / (1 - rate)``.
+
+    Returns ``(y, key, offset)``. The mask is a pure function of ``(key,
+    offset)`` and the element index (Philox4x32-10, see
+    ``csrc/fastnn/dropout.h``): pass the same pair to :func:`dropout_backward`
+    to recompute it, nothing is stored. Without them, a fresh pair comes from
+    ``fastnn.random.philox_stream`` (``manual_seed`` makes it reproducible);
+    a call reserves ``ceil(x.size / 4)`` counter blocks. ``rate`` in [0, 1).
+    """
+    rate = _dropout_rate("dropout", rate)
+    if (key is None) != (offset is None):
+        raise ValueError("dropout: pass both key and offset, or neither")
+    if key is None:
+        key, offset = _random.philox_stream((int(getattr(x, "size", 0)) + 3) // 4)
+    else:
+        key, offset = _philox_arg("dropout", "key", key), _philox_arg("dropout", "offset", offset)
+    y = _launch("dropout", x, out, getattr(x, "shape", (0,)),
+                lambda o, stream: _C.dropout_forward(x, o, rate, key, offset, stream))
+    return y, key, offset
+
+
+def dropout_backward(grad, rate, key, offset, out=None):
+    """The input gradient of :func:`dropout` called with the same ``rate``,
+    ``key`` and ``offset``: ``grad / (1 - rate)`` where the element was kept,
+    0 where it was dropped (``out`` may be ``grad``)."""
+    rate = _dropout_rate("dropout_backward", rate)
+    key, offset = _philox_arg("dropout_backward", "key", key), _philox_arg("dropout_backward", "offset", offset)
+    return _launch("dropout_backward", grad, out, getattr(grad, "shape", (0,)),
+                   lambda o, stream: _C.dropout_backward(grad, o, rate, key, offset, stream))
