@@ -24,7 +24,10 @@ constexpr float kLn2 = 0.693147180559945309f;
 
 inline float clip(float p) { return p < kEps ? kEps : (p > kOneMinusEps ? kOneMinusEps : p); }  // NaN passes
 // True where clip_by_value passes its gradient (eps <= p <= 1 - eps, or NaN).
-inline bool unclipped(float p) { return !(p < kEps || p > kOneMinusEps); }
+// Written as clip(p) == p: GCC 12 at -O3 -mavx2 -fno-trapping-math vectorises
+// the plain !(p < eps || p > 1 - eps) wrongly inside a select (one compare's
+// mask is dropped; tests/test_losses_kernels.py::test_every_isa caught it).
+inline bool unclipped(float p) { return clip(p) == p || p != p; }
 inline bool finite(float x) { return x - x == 0.0f; }
 
 // log x for normal positive x (NaN passes; other inputs never reach it):

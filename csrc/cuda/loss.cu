@@ -462,13 +462,16 @@ LossStatus read_flags(const std::uint64_t* scratch, const int32_t* l32, const in
     const std::uint64_t none = ~std::uint64_t(0);
     if (host[0] != none) {
         st.bad_label_row = static_cast<std::int64_t>(host[0]);
+        // the error path only: one more small copy on the same stream
         if (l32) {
             std::int32_t v = 0;
-            check_cuda(cudaMemcpy(&v, l32 + st.bad_label_row, sizeof v, cudaMemcpyDeviceToHost), op);
+            check_cuda(cudaMemcpyAsync(&v, l32 + st.bad_label_row, sizeof v, cudaMemcpyDeviceToHost, s), op);
+            check_cuda(cudaStreamSynchronize(s), op);
             st.bad_label = v;
         } else if (l64) {
             std::int64_t v = 0;
-            check_cuda(cudaMemcpy(&v, l64 + st.bad_label_row, sizeof v, cudaMemcpyDeviceToHost), op);
+            check_cuda(cudaMemcpyAsync(&v, l64 + st.bad_label_row, sizeof v, cudaMemcpyDeviceToHost, s), op);
+            check_cuda(cudaStreamSynchronize(s), op);
             st.bad_label = v;
         }
     }

@@ -6,8 +6,9 @@ benchmarks as the baseline (fed float32), and users to learn or to check.
 
 from fastnn.reference.activations import activation, activation_backward
 from fastnn.reference.gemm import gemm, matmul
+from fastnn.reference.losses import loss, loss_backward
 from fastnn.reference.optimizers import optimizer_step
 from fastnn.reference.softmax import cross_entropy, softmax, softmax_backward
 
-__all__ = ["activation", "activation_backward", "cross_entropy", "gemm", "matmul", "optimizer_step", "softmax",
-           "softmax_backward"]
+__all__ = ["activation", "activation_backward", "cross_entropy", "gemm", "loss", "loss_backward", "matmul",
+           "optimizer_step", "softmax", "softmax_backward"]
