@@ -2,7 +2,7 @@
 
 Tolerances are those of tests/test_losses_kernels.py (the same float32 formulas;
 the GPU sums in G-lane strided partial sums and a shuffle tree, within the same
-(n / 16 + 18) EPS bound).
+(n / 16 + 34) EPS bound).
 """
 
 import numpy as np

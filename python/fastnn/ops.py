@@ -276,35 +276,38 @@ def _loss_code(op, kind):
         raise ValueError(f"{op}: unknown loss {kind!r}; expected one of {', '.join(sorted(LOSSES))}") from None
 
 
-def _loss_inputs(code, y_true, y_pred, from_logits, label_smoothing):
+def _loss_inputs(code, y_true, y_pred, label_smoothing):
     """Keras' input conventions, checked before any kernel: the one-hot / integer
     label confusion named, dense targets of another dtype cast to float32 (Keras
     casts y_true to y_pred's dtype). Returns y_true."""
-    name = _LOSS_NAMES[code]
-    pshape, tshape = getattr(y_pred, "shape", None), getattr(y_true, "shape", None)
-    if pshape is None or tshape is None or len(pshape) == 0:
+    try:
+        pshape, tshape = tuple(y_pred.shape), tuple(y_true.shape)
+    except (AttributeError, TypeError):
         return y_true  # not arrays: the kernel names the problem
-    pshape, tshape = tuple(pshape), tuple(tshape)
-    lead = pshape[:-1]
-    if code == _CATEGORICAL and tshape != pshape and tshape in (lead, lead + (1,)):
-        raise ValueError(
-            f"{name}: y_true has shape {tshape} but y_pred has shape {pshape}; categorical_crossentropy expects "
-            f"one-hot targets of y_pred's shape. For integer class labels use 'sparse_categorical_crossentropy', "
-            f"or convert them with fastnn.utils.to_categorical(y_true, num_classes={pshape[-1]})")
     if code == _SPARSE:
-        if tshape == pshape and pshape[-1] != 1:
+        if tshape == pshape and pshape and pshape[-1] != 1:
             raise ValueError(
-                f"{name}: y_true has y_pred's shape {pshape}, which looks like one-hot targets; "
-                "sparse_categorical_crossentropy expects one integer label per row, of shape "
-                f"{lead}. Use 'categorical_crossentropy' for one-hot targets (or y_true.argmax(-1))")
+                f"sparse_categorical_crossentropy: y_true has y_pred's shape {pshape}, which looks like one-hot "
+                "targets; sparse_categorical_crossentropy expects one integer label per row, of shape "
+                f"{pshape[:-1]}. Use 'categorical_crossentropy' for one-hot targets (or y_true.argmax(-1))")
         if label_smoothing:
-            raise ValueError(f"{name}: label_smoothing applies to binary_crossentropy and categorical_crossentropy "
-                             f"(Keras' sparse_categorical_crossentropy has none), got {label_smoothing}")
+            raise ValueError("sparse_categorical_crossentropy: label_smoothing applies to binary_crossentropy and "
+                             "categorical_crossentropy (Keras' sparse_categorical_crossentropy has none), got "
+                             f"{label_smoothing}")
         return y_true
-    dtype = getattr(y_true, "dtype", None)
-    if tshape == pshape and dtype is not None and dtype != _float32 and dtype.kind in "biuf":
-        y_true = y_true.astype(_float32)
-    return y_true
+    if tshape == pshape:  # the common case
+        dtype = getattr(y_true, "dtype", _float32)
+        if dtype != _float32 and dtype.kind in "biuf":
+            y_true = y_true.astype(_float32)
+        return y_true
+    lead = pshape[:-1]
+    if code == _CATEGORICAL and pshape and tshape in (lead, lead + (1,)):
+        raise ValueError(
+            f"categorical_crossentropy: y_true has shape {tshape} but y_pred has shape {pshape}; "
+            "categorical_crossentropy expects one-hot targets of y_pred's shape. For integer class labels use "
+            "'sparse_categorical_crossentropy', or convert them with "
+            f"fastnn.utils.to_categorical(y_true, num_classes={pshape[-1]})")
+    return y_true  # the kernel reports the mismatch
 
 
 def _check_finite(op, **arrays):
@@ -314,7 +317,7 @@ def _check_finite(op, **arrays):
             raise ValueError(f"{op}: argument '{arg}' holds NaN or inf and check_finite is set")
 
 
-def _logits_route(op, code, y_true, y_pred, label_smoothing, check_finite, check_labels):
+def _logits_route(op, code, y_true, y_pred, check_finite):
     """from_logits categorical kinds: the fused softmax cross-entropy on 2-D views."""
     n = y_pred.shape[-1]
     logits = y_pred.reshape(-1, n)
@@ -351,17 +354,22 @@ def loss(kind, y_true, y_pred, *, from_logits=False, label_smoothing=0.0, delta=
     """
     op = "loss"
     code = _loss_code(op, kind)
-    y_true = _loss_inputs(code, y_true, y_pred, from_logits, label_smoothing)
-    shape = tuple(getattr(y_pred, "shape", (0,)))[:-1]
+    y_true = _loss_inputs(code, y_true, y_pred, label_smoothing)
     if from_logits and code in (_CATEGORICAL, _SPARSE):
-        logits, target = _logits_route(_LOSS_NAMES[code], code, y_true, y_pred, label_smoothing, check_finite,
-                                       check_labels)
+        logits, target = _logits_route(_LOSS_NAMES[code], code, y_true, y_pred, check_finite)
         rows, _ = softmax_cross_entropy(logits, target, label_smoothing=label_smoothing, compute_grad=False,
                                         check_labels=check_labels)
-        rows = rows.reshape(shape)
+        rows = rows.reshape(y_pred.shape[:-1])
         if out is None:
             return rows
         out[...] = rows
+        return out
+
+    if type(y_pred) is _ndarray:  # the CPU: no stream, no scratch
+        if out is None:
+            out = _empty(y_pred.shape[:-1], _float32)
+        _C.loss_forward(code, y_true, y_pred, out, from_logits, label_smoothing, delta, check_finite, check_labels,
+                        None, 0)
         return out
 
     def call(o, stream):
@@ -369,7 +377,7 @@ def loss(kind, y_true, y_pred, *, from_logits=False, label_smoothing=0.0, delta=
         _C.loss_forward(code, y_true, y_pred, o, from_logits, label_smoothing, delta, check_finite, check_labels,
                         scratch, stream)
 
-    return _launch(op, y_pred, out, shape, call)
+    return _launch(op, y_pred, out, tuple(getattr(y_pred, "shape", (0,)))[:-1], call)
 
 
 def loss_backward(kind, y_true, y_pred, grad_rows=1.0, *, from_logits=False, label_smoothing=0.0, delta=1.0,
@@ -385,13 +393,12 @@ def loss_backward(kind, y_true, y_pred, grad_rows=1.0, *, from_logits=False, lab
     """
     op = "loss_backward"
     code = _loss_code(op, kind)
-    y_true = _loss_inputs(code, y_true, y_pred, from_logits, label_smoothing)
+    y_true = _loss_inputs(code, y_true, y_pred, label_smoothing)
     if grad_rows is None:
         grad_rows = 1.0
     scale, rows_arr = (float(grad_rows), None) if isinstance(grad_rows, (int, float, np.number)) else (1.0, grad_rows)
     if from_logits and code in (_CATEGORICAL, _SPARSE):
-        logits, target = _logits_route(_LOSS_NAMES[code], code, y_true, y_pred, label_smoothing, check_finite,
-                                       check_labels)
+        logits, target = _logits_route(_LOSS_NAMES[code], code, y_true, y_pred, check_finite)
         if rows_arr is not None and tuple(getattr(rows_arr, "shape", ())) != tuple(y_pred.shape[:-1]):
             raise ValueError(f"{_LOSS_NAMES[code]}_backward: argument 'grad_rows' must have shape "
                              f"{tuple(y_pred.shape[:-1])} (y_pred's shape without its last axis), got "
@@ -404,6 +411,13 @@ def loss_backward(kind, y_true, y_pred, grad_rows=1.0, *, from_logits=False, lab
         if out is None:
             return grad
         out[...] = grad
+        return out
+
+    if type(y_pred) is _ndarray:
+        if out is None:
+            out = _empty(y_pred.shape, _float32)
+        _C.loss_backward(code, y_true, y_pred, rows_arr, out, scale, from_logits, label_smoothing, delta,
+                         check_finite, check_labels, None, 0)
         return out
 
     def call(o, stream):
