@@ -437,6 +437,23 @@ def test_log_cosh_small_and_large_errors():
     np.testing.assert_allclose(rows, want, rtol=8 * EPS)
 
 
+@pytest.mark.parametrize("isa", AVAILABLE_ISAS)
+def test_own_logs_are_accurate(isa):
+    # The CPU kernels' log (a division-free polynomial) and log1p, through one-element rows:
+    # binary crossentropy with t = 1 is -log(p); from logits with t = 0 and x < 0 it is log1p(exp(x)).
+    _C.set_cpu_isa(isa)
+    p = np.unique(np.concatenate([np.geomspace(1e-7, 1, 200_000, dtype=np.float32),
+                                  np.linspace(0.5, 0.99999988, 100_000, dtype=np.float32)]))
+    p = p[(p >= np.float32(1e-7)) & (p <= HI32)].reshape(-1, 1)
+    got = ops.loss("binary_crossentropy", np.ones_like(p), p)
+    want = -np.log(p.astype(np.float64))[:, 0]
+    assert np.all(np.abs(got - want) <= 2 * EPS * np.abs(want) + 1e-45)  # the log: < 2 ulp
+    x = -np.geomspace(1e-6, 80, 100_000, dtype=np.float32).reshape(-1, 1)
+    got = ops.loss("binary_crossentropy", np.zeros_like(x), x, from_logits=True)
+    want = np.log1p(np.exp(x.astype(np.float64)))[:, 0]
+    assert np.all(np.abs(got - want) <= 6 * EPS * want)  # exp (2 ulp) then log1p
+
+
 def test_nan_propagates_without_check_finite():
     p = np.array([[np.nan, 1.0], [0.5, 0.5]], np.float32)
     t = np.zeros_like(p)
