@@ -41,6 +41,10 @@ def test_extreme_logits_and_bad_labels():
     x = cp.asarray(np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4]], np.float32))
     loss, grad = fastnn.softmax_cross_entropy(x, cp.asarray(np.array([1, 2])))
     assert np.isfinite(cp.asnumpy(loss)).all() and np.isfinite(cp.asnumpy(grad)).all()
-    # Out-of-range labels on the GPU give NaN (no host synchronisation to raise).
-    loss, _ = fastnn.softmax_cross_entropy(x, cp.asarray(np.array([5, 0])))
+    # Out-of-range labels raise as on the CPU (a small check kernel and one synchronisation) ...
+    for dtype in (np.int64, np.int32):
+        with pytest.raises(ValueError, match=r"softmax_cross_entropy: label 5 in row 0 is outside \[0, 3\)"):
+            fastnn.softmax_cross_entropy(x, cp.asarray(np.array([5, 0], dtype)))
+    # ... or, unchecked, give NaN rows without a synchronisation.
+    loss, _ = fastnn.softmax_cross_entropy(x, cp.asarray(np.array([5, 0])), check_labels=False)
     assert np.isnan(cp.asnumpy(loss)[0]) and np.isfinite(cp.asnumpy(loss)[1])

@@ -1,6 +1,6 @@
 // fastnn._C: exception mapping, one def per kernel. The array -> view
 // conversion lives in convert.cpp, groups of kernels in their own files
-// (elementwise.cpp).
+// (elementwise.cpp, loss.cpp).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -30,6 +30,7 @@ using namespace fastnn::bindings;
 
 namespace fastnn::bindings {
 void bind_elementwise(py::module_& m);  // elementwise.cpp
+void bind_loss(py::module_& m);         // loss.cpp
 }
 
 namespace {
@@ -570,4 +571,5 @@ PYBIND11_MODULE(_C, m) {
     });
 
     bind_elementwise(m);
+    bind_loss(m);
 }

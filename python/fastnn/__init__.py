@@ -9,6 +9,10 @@ import numbers
 
 from fastnn import _C, reference
 from fastnn.backend import cuda_available
+from fastnn.random import manual_seed
+from fastnn.tensor import Parameter, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
+from fastnn import functional, losses, regularizers, datasets  # noqa: E402,I001  (build on Tensor)
+from fastnn import initializers, optimizers, random, schedules, utils  # noqa: E402,I001
 from fastnn.info import info
 from fastnn.ops import (
     activation,
@@ -40,6 +44,22 @@ def get_num_threads() -> int:
 
 __all__ = [
     "__version__",
+    "Parameter",
+    "Tensor",
+    "datasets",
+    "enable_grad",
+    "functional",
+    "initializers",
+    "optimizers",
+    "random",
+    "schedules",
+    "utils",
+    "is_grad_enabled",
+    "losses",
+    "manual_seed",
+    "no_grad",
+    "regularizers",
+    "tensor",
     "activation",
     "activation_backward",
     "cuda_available",

@@ -14,9 +14,21 @@ import numpy as np
 from fastnn import _C
 
 
+_CUPY_TYPES: set = set()  # CuPy's array types once seen (the property below costs microseconds)
+
+
 def is_cuda_array(x) -> bool:
     """True for CuPy arrays (anything exposing ``__cuda_array_interface__``)."""
-    return hasattr(x, "__cuda_array_interface__") and not isinstance(x, np.ndarray)
+    t = type(x)
+    if t is np.ndarray:
+        return False
+    if t in _CUPY_TYPES:
+        return True
+    if not hasattr(x, "__cuda_array_interface__") or isinstance(x, np.ndarray):
+        return False
+    if t.__module__.startswith("cupy"):
+        _CUPY_TYPES.add(t)
+    return True
 
 
 def _cupy():

@@ -185,19 +185,27 @@ def softmax_backward(y, grad, *, log=False, out=None):
                    lambda dx, stream: _C.softmax_backward(y, grad, dx, log, stream))
 
 
-def softmax_cross_entropy(logits, labels, *, label_smoothing=0.0, grad_scale=1.0, compute_grad=True):
+def softmax_cross_entropy(logits, labels, *, label_smoothing=0.0, grad_scale=1.0, compute_grad=True,
+                          check_labels=True):
     """Per-row cross-entropy of ``softmax(logits)`` against integer ``labels``
     (1-D int32/int64) or target probabilities (2-D float32), in one stable pass.
 
     Returns ``(loss, grad)``: ``loss`` has one entry per row; ``grad`` is
     ``grad_scale * d loss / d logits`` (pass ``1 / rows`` for a mean), or None
     without ``compute_grad``. ``label_smoothing`` mixes the targets with the
-    uniform distribution as Keras does.
+    uniform distribution as Keras does. Integer labels outside [0, classes)
+    raise ValueError; on the GPU that check is one more small kernel and a
+    synchronisation of the stream, which ``check_labels=False`` skips (such
+    rows then come out NaN).
     """
     rows = getattr(logits, "shape", (0,))[0] if getattr(logits, "ndim", 0) >= 1 else 0
     grads = []
 
     def call(loss, stream):
+        # The CPU kernel checks labels itself; the CUDA one cannot raise.
+        if check_labels and is_cuda_array(labels) and getattr(labels, "ndim", 0) == 1 and logits.ndim == 2:
+            scratch = array_module(logits).empty(4, dtype=np.int64)
+            _C.check_labels(labels, logits.shape[1], scratch, "softmax_cross_entropy", stream)
         grad = None
         if compute_grad:
             grad = array_module(logits).empty(logits.shape, dtype=_float32)
@@ -427,3 +435,181 @@ def dropout_backward(grad, rate, key, offset, out=None):
     key, offset = _philox_arg("dropout_backward", "key", key), _philox_arg("dropout_backward", "offset", offset)
     return _launch("dropout_backward", grad, out, getattr(grad, "shape", (0,)),
                    lambda o, stream: _C.dropout_backward(grad, o, rate, key, offset, stream))
+
+
+# ---- losses (csrc/fastnn/loss.h) -------------------------------------------------------------
+# Keras loss function names (and aliases) -> kernel code.
+LOSSES = {
+    "mean_squared_error": 0,
+    "mse": 0,
+    "mean_absolute_error": 1,
+    "mae": 1,
+    "huber": 2,
+    "log_cosh": 3,
+    "logcosh": 3,
+    "binary_crossentropy": 4,
+    "categorical_crossentropy": 5,
+    "sparse_categorical_crossentropy": 6,
+}
+_CATEGORICAL, _SPARSE = 5, 6
+_LOSS_NAMES = {0: "mean_squared_error", 1: "mean_absolute_error", 2: "huber", 3: "log_cosh",
+               4: "binary_crossentropy", 5: "categorical_crossentropy", 6: "sparse_categorical_crossentropy"}
+
+
+def _loss_code(op, kind):
+    try:
+        return LOSSES[kind]
+    except (KeyError, TypeError):
+        raise ValueError(f"{op}: unknown loss {kind!r}; expected one of {', '.join(sorted(LOSSES))}") from None
+
+
+def _loss_inputs(code, y_true, y_pred, label_smoothing):
+    """Keras' input conventions, checked before any kernel: the one-hot / integer
+    label confusion named, dense targets of another dtype cast to float32 (Keras
+    casts y_true to y_pred's dtype). Returns y_true."""
+    try:
+        pshape, tshape = tuple(y_pred.shape), tuple(y_true.shape)
+    except (AttributeError, TypeError):
+        return y_true  # not arrays: the kernel names the problem
+    if code == _SPARSE:
+        if tshape == pshape and pshape and pshape[-1] != 1:
+            raise ValueError(
+                f"sparse_categorical_crossentropy: y_true has y_pred's shape {pshape}, which looks like one-hot "
+                "targets; sparse_categorical_crossentropy expects one integer label per row, of shape "
+                f"{pshape[:-1]}. Use 'categorical_crossentropy' for one-hot targets (or y_true.argmax(-1))")
+        if label_smoothing:
+            raise ValueError("sparse_categorical_crossentropy: label_smoothing applies to binary_crossentropy and "
+                             "categorical_crossentropy (Keras' sparse_categorical_crossentropy has none), got "
+                             f"{label_smoothing}")
+        return y_true
+    if tshape == pshape:  # the common case
+        dtype = getattr(y_true, "dtype", _float32)
+        if dtype != _float32 and dtype.kind in "biuf":
+            y_true = y_true.astype(_float32)
+        return y_true
+    lead = pshape[:-1]
+    if code == _CATEGORICAL and pshape and tshape in (lead, lead + (1,)):
+        raise ValueError(
+            f"categorical_crossentropy: y_true has shape {tshape} but y_pred has shape {pshape}; "
+            "categorical_crossentropy expects one-hot targets of y_pred's shape. For integer class labels use "
+            "'sparse_categorical_crossentropy', or convert them with "
+            f"fastnn.utils.to_categorical(y_true, num_classes={pshape[-1]})")
+    return y_true  # the kernel reports the mismatch
+
+
+def _check_finite(op, **arrays):
+    for arg, a in arrays.items():
+        xp = array_module(a)
+        if a.dtype.kind == "f" and not bool(xp.isfinite(a).all()):
+            raise ValueError(f"{op}: argument '{arg}' holds NaN or inf and check_finite is set")
+
+
+def _logits_route(op, code, y_true, y_pred, check_finite):
+    """from_logits categorical kinds: the fused softmax cross-entropy on 2-D views."""
+    n = y_pred.shape[-1]
+    logits = y_pred.reshape(-1, n)
+    target = y_true.reshape(-1) if code == _SPARSE else y_true.reshape(-1, n)
+    if check_finite:
+        _check_finite(op, y_pred=y_pred, **({} if code == _SPARSE else {"y_true": y_true}))
+    return logits, target
+
+
+def _scratch_for(code, y_pred, check_finite, check_labels):
+    if not is_cuda_array(y_pred) or not (check_finite or (code == _SPARSE and check_labels)):
+        return None
+    return array_module(y_pred).empty(4, dtype=np.int64)
+
+
+def loss(kind, y_true, y_pred, *, from_logits=False, label_smoothing=0.0, delta=1.0, check_finite=False,
+         check_labels=True, out=None):
+    """Per-row Keras loss: one value per row of ``y_pred`` (shape ``y_pred.shape[:-1]``).
+
+    ``kind`` is a Keras loss function name: ``mean_squared_error``/``mse``,
+    ``mean_absolute_error``/``mae``, ``huber`` (``delta``), ``log_cosh``,
+    ``binary_crossentropy``, ``categorical_crossentropy`` (both with
+    ``from_logits`` and ``label_smoothing``) or ``sparse_categorical_crossentropy``
+    (``y_true``: int32/int64 labels of shape ``y_pred.shape[:-1]``, optionally with
+    a trailing 1). Each is a mean over the last axis (a sum for the categorical
+    crossentropies), computed as Keras does (probabilities clipped to
+    [1e-7, 1 - 1e-7]); reducing over rows is the caller's. ``from_logits`` for the
+    categorical kinds runs the fused :func:`softmax_cross_entropy`.
+
+    ``check_finite`` raises ValueError when ``y_true`` or ``y_pred`` holds NaN or
+    inf. Labels outside [0, classes) raise ValueError naming the row; on the GPU
+    that check synchronises the stream, ``check_labels=False`` skips it (such rows
+    are then NaN).
+    """
+    op = "loss"
+    code = _loss_code(op, kind)
+    y_true = _loss_inputs(code, y_true, y_pred, label_smoothing)
+    if from_logits and code in (_CATEGORICAL, _SPARSE):
+        logits, target = _logits_route(_LOSS_NAMES[code], code, y_true, y_pred, check_finite)
+        rows, _ = softmax_cross_entropy(logits, target, label_smoothing=label_smoothing, compute_grad=False,
+                                        check_labels=check_labels)
+        rows = rows.reshape(y_pred.shape[:-1])
+        if out is None:
+            return rows
+        out[...] = rows
+        return out
+
+    if type(y_pred) is _ndarray:  # the CPU: no stream, no scratch
+        if out is None:
+            out = _empty(y_pred.shape[:-1], _float32)
+        _C.loss_forward(code, y_true, y_pred, out, from_logits, label_smoothing, delta, check_finite, check_labels,
+                        None, 0)
+        return out
+
+    def call(o, stream):
+        scratch = _scratch_for(code, y_pred, check_finite, check_labels)
+        _C.loss_forward(code, y_true, y_pred, o, from_logits, label_smoothing, delta, check_finite, check_labels,
+                        scratch, stream)
+
+    return _launch(op, y_pred, out, tuple(getattr(y_pred, "shape", (0,)))[:-1], call)
+
+
+def loss_backward(kind, y_true, y_pred, grad_rows=1.0, *, from_logits=False, label_smoothing=0.0, delta=1.0,
+                  check_finite=False, check_labels=True, out=None):
+    """Gradient of the per-row losses of :func:`loss` with respect to ``y_pred``.
+
+    ``grad_rows`` is the upstream gradient of each row's loss: an array of shape
+    ``y_pred.shape[:-1]`` (sample weights, a 'none' reduction) or a number
+    (``1 / rows`` for a mean over rows, ``1`` for a sum). Returns an array of
+    ``y_pred``'s shape (written to ``out`` when given). Other arguments as
+    :func:`loss`. At a clipped probability the gradient is 0 (TensorFlow's
+    clip_by_value gradient); mae's gradient is 0 where y_pred == y_true.
+    """
+    op = "loss_backward"
+    code = _loss_code(op, kind)
+    y_true = _loss_inputs(code, y_true, y_pred, label_smoothing)
+    if grad_rows is None:
+        grad_rows = 1.0
+    scale, rows_arr = (float(grad_rows), None) if isinstance(grad_rows, (int, float, np.number)) else (1.0, grad_rows)
+    if from_logits and code in (_CATEGORICAL, _SPARSE):
+        logits, target = _logits_route(_LOSS_NAMES[code], code, y_true, y_pred, check_finite)
+        if rows_arr is not None and tuple(getattr(rows_arr, "shape", ())) != tuple(y_pred.shape[:-1]):
+            raise ValueError(f"{_LOSS_NAMES[code]}_backward: argument 'grad_rows' must have shape "
+                             f"{tuple(y_pred.shape[:-1])} (y_pred's shape without its last axis), got "
+                             f"{tuple(getattr(rows_arr, 'shape', ()))}")
+        _, grad = softmax_cross_entropy(logits, target, label_smoothing=label_smoothing, grad_scale=scale,
+                                        check_labels=check_labels)
+        if rows_arr is not None:
+            grad *= rows_arr.reshape(-1, 1)
+        grad = grad.reshape(y_pred.shape)
+        if out is None:
+            return grad
+        out[...] = grad
+        return out
+
+    if type(y_pred) is _ndarray:
+        if out is None:
+            out = _empty(y_pred.shape, _float32)
+        _C.loss_backward(code, y_true, y_pred, rows_arr, out, scale, from_logits, label_smoothing, delta,
+                         check_finite, check_labels, None, 0)
+        return out
+
+    def call(o, stream):
+        scratch = _scratch_for(code, y_pred, check_finite, check_labels)
+        _C.loss_backward(code, y_true, y_pred, rows_arr, o, scale, from_logits, label_smoothing, delta, check_finite,
+                         check_labels, scratch, stream)
+
+    return _launch(op, y_pred, out, getattr(y_pred, "shape", (0,)), call)

@@ -8,9 +8,10 @@ from fastnn.reference.activations import activation, activation_backward
 from fastnn.reference.dropout import dropout, dropout_backward, dropout_mask, philox4x32_10
 from fastnn.reference.elementwise import binary, binary_backward, reduce_sum, sum_to_shape
 from fastnn.reference.gemm import gemm, matmul
+from fastnn.reference.losses import loss, loss_backward
 from fastnn.reference.optimizers import optimizer_step
 from fastnn.reference.softmax import cross_entropy, softmax, softmax_backward
 
 __all__ = ["activation", "activation_backward", "binary", "binary_backward", "cross_entropy", "dropout",
-           "dropout_backward", "dropout_mask", "gemm", "matmul", "optimizer_step", "philox4x32_10", "reduce_sum",
-           "softmax", "softmax_backward", "sum_to_shape"]
+           "dropout_backward", "dropout_mask", "gemm", "loss", "loss_backward", "matmul", "optimizer_step",
+           "philox4x32_10", "reduce_sum", "softmax", "softmax_backward", "sum_to_shape"]
