@@ -10,9 +10,11 @@
 // (as in softmax_impl.h). Each row is reduced by one thread, so results do not
 // depend on the thread count.
 //
-// check_finite costs two multiply-adds per element (x * 0 is NaN exactly when
-// x is NaN or +-inf, so a sum of them turns NaN); when it trips, the range is
-// rescanned for the first offending row (the error path only).
+// check_finite adds one more read of y_true and y_pred (after each row, from
+// cache, or over the whole range for narrow rows) summing x * 0, which is NaN
+// exactly for NaN or +-inf; when that trips, the range is rescanned for the
+// first offending row (the error path only). Sparse labels are range-checked
+// in the same pass.
 #include "activation_math.h"
 
 namespace loss {
