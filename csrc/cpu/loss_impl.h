@@ -10,9 +10,11 @@
 // (as in softmax_impl.h). Each row is reduced by one thread, so results do not
 // depend on the thread count.
 //
-// check_finite costs two multiply-adds per element (x * 0 is NaN exactly when
-// x is NaN or +-inf, so a sum of them turns NaN); when it trips, the range is
-// rescanned for the first offending row (the error path only).
+// check_finite adds one more read of y_true and y_pred (after each row, from
+// cache, or over the whole range for narrow rows) summing x * 0, which is NaN
+// exactly for NaN or +-inf; when that trips, the range is rescanned for the
+// first offending row (the error path only). Sparse labels are range-checked
+// in the same pass.
 #include "activation_math.h"
 
 namespace loss {
@@ -175,9 +177,15 @@ constexpr int kChunk = 256;
 
 template <typename F>
 FASTNN_LOSS_FLATTEN float chunked_sum(std::int64_t n, F f) {
+    float buf[kChunk];
+    if (n < W) {  // a short row: no lanes to fold
+        for (std::int64_t j = 0; j < n; ++j) buf[j] = f(j);
+        float s = 0.0f;
+        for (std::int64_t j = 0; j < n; ++j) s += buf[j];
+        return s;
+    }
     float acc[W] = {};
     float tail = 0.0f;
-    float buf[kChunk];
     for (std::int64_t j0 = 0; j0 < n; j0 += kChunk) {
         const int len = static_cast<int>(n - j0 < kChunk ? n - j0 : kChunk);
         for (int j = 0; j < len; ++j) buf[j] = f(j0 + j);
@@ -190,6 +198,11 @@ FASTNN_LOSS_FLATTEN float chunked_sum(std::int64_t n, F f) {
 }
 
 inline float row_sum(const float* x, std::int64_t n) {
+    if (n < W) {
+        float s = 0.0f;
+        for (std::int64_t j = 0; j < n; ++j) s += x[j];
+        return s;
+    }
     float acc[W] = {};
     std::int64_t j = 0;
     for (; j + W <= n; j += W)
@@ -244,6 +257,25 @@ void mean_forward(const Op op, const fastnn::LossArgs& a, std::int64_t r0, std::
             zt = nonfinite_probe(a.y_true + r0, r1 - r0);
             zp = nonfinite_probe(a.y_pred + r0, r1 - r0);
         }
+    } else if (n < W) {  // narrow rows: values for a block of rows at once, then each row's sum
+        const float fn = static_cast<float>(n);
+        const std::int64_t per = kChunk / n;
+        float buf[kChunk];
+        for (std::int64_t r = r0; r < r1; r += per) {
+            const std::int64_t nr = r1 - r < per ? r1 - r : per;
+            const float* t = a.y_true + r * n;
+            const float* p = a.y_pred + r * n;
+            fill(buf, nr * n, [=](std::int64_t j) { return op.value(t[j], p[j]); });
+            for (std::int64_t i = 0; i < nr; ++i) {
+                float s = 0.0f;  // rows are independent chains: they overlap in the CPU
+                for (std::int64_t j = 0; j < n; ++j) s += buf[i * n + j];
+                a.loss[r + i] = s / fn;
+            }
+        }
+        if (CHECK) {
+            zt = nonfinite_probe(a.y_true + r0 * n, (r1 - r0) * n);
+            zp = nonfinite_probe(a.y_pred + r0 * n, (r1 - r0) * n);
+        }
     } else {
         const float fn = static_cast<float>(n);
         for (std::int64_t r = r0; r < r1; ++r) {
@@ -297,6 +329,29 @@ void categorical_forward(const fastnn::LossArgs& a, std::int64_t r0, std::int64_
     const std::int64_t n = a.n;
     const float ls_scale = 1.0f - a.label_smoothing, ls_shift = a.label_smoothing / static_cast<float>(n);
     float zt = 0.0f, zp = 0.0f;
+    if (n < W) {  // narrow rows (10 classes): the logs of a block of rows in one vectorised loop
+        const std::int64_t per = kChunk / n;
+        float u[kChunk], v[kChunk];
+        for (std::int64_t r = r0; r < r1; r += per) {
+            const std::int64_t nr = r1 - r < per ? r1 - r : per;
+            const float* t = a.y_true + r * n;
+            const float* p = a.y_pred + r * n;
+            for (std::int64_t i = 0; i < nr; ++i) {
+                const float inv = 1.0f / row_sum(p + i * n, n);
+                for (std::int64_t j = 0; j < n; ++j) u[i * n + j] = p[i * n + j] * inv;
+            }
+            const float* uu = u;
+            fill(v, nr * n, [=](std::int64_t j) { return (t[j] * ls_scale + ls_shift) * log_pos(clip(uu[j])); });
+            for (std::int64_t i = 0; i < nr; ++i) {
+                float s = 0.0f;
+                for (std::int64_t j = 0; j < n; ++j) s += v[i * n + j];
+                a.loss[r + i] = -s;  // the order of chunked_sum for n < W: the same numbers as one row at a time
+            }
+        }
+        if (CHECK) report_nonfinite(a, r0, r1, nonfinite_probe(a.y_true + r0 * n, (r1 - r0) * n),
+                                    nonfinite_probe(a.y_pred + r0 * n, (r1 - r0) * n), st);
+        return;
+    }
     for (std::int64_t r = r0; r < r1; ++r) {
         const float* t = a.y_true + r * n;
         const float* p = a.y_pred + r * n;
