@@ -357,6 +357,20 @@ def test_reduce_sum_keepdims_out_and_empty(rng):
     np.testing.assert_allclose(low, x.astype(np.float64).sum(axis=(0, 1)), rtol=1e-6)
 
 
+def test_eight_dimensions(rng):
+    # kMaxDims = 8: broadcasting in alternating axes, a reversed view, every op's backward, a sum over 4 axes.
+    a = with_layout(rng.standard_normal((2, 1, 3, 1, 2, 1, 3, 2)).astype(np.float32), "r")
+    b = rng.uniform(0.5, 2.0, (1, 2, 1, 3, 1, 2, 1, 1)).astype(np.float32)
+    g = rng.standard_normal(np.broadcast_shapes(a.shape, b.shape)).astype(np.float32)
+    for op in OPS:
+        assert_forward(ops.binary(op, a, b), ref.binary(op, a.astype(np.float64), b.astype(np.float64)))
+        for side in (0, 1):
+            assert_reduction(ops.binary_backward(op, side, g, a, b), *backward_expected(op, side, g, a, b))
+    x64 = g.astype(np.float64)
+    axes = (0, 3, 5, 6)
+    assert_reduction(ops.reduce_sum(g, axis=axes), x64.sum(axis=axes), np.abs(x64).sum(axis=axes), 2 * 3 * 2 * 3)
+
+
 # ------------------------------------------------------------------ bad input
 
 class FakeCudaArray:

@@ -7,18 +7,22 @@
 // the order of every sum -- and so every result -- is the same for any number
 // of threads:
 //   * element-wise (forward, backward without reduced axes): flat ranges of
-//     kTask outputs;
+//     kTask outputs, or whole rows for two-axis layouts (a batch plus a bias
+//     row), one row-loop call per task;
 //   * reductions whose innermost axis is kept (summing rows into a row, e.g.
 //     a bias gradient): tasks are (output row, column block of <= kBlock,
-//     chunk of the summed rows); each accumulates its columns in double;
-//     chunks are cut only when there are few output blocks, and their
-//     partial sums are added in chunk order;
+//     chunk of the summed rows); each accumulates its columns in double,
+//     adding the rows in float32 in fours first (at most two roundings per
+//     term: |error| <= 2u sum|x|, Kahan's bound); when the rows are x itself
+//     (reduce_sum, the bias gradient) a chunk streams past registers holding
+//     32 columns (column_sums). Chunks (of ~kSumChunk elements) are cut only
+//     when there are few output blocks, and their partial sums are added in
+//     chunk order;
 //   * reductions whose innermost axis is summed (row sums, full sums): tasks
 //     are groups of outputs, or chunks of kTask terms of one output when it
-//     sums more than that, added in chunk order.
+//     sums more than that, added in chunk order; all in double.
 // Terms are float32 values (x, or the backward's g * d(a OP b)/d(side)
-// rounded once to float32) converted exactly to double and summed there; the
-// sum is rounded to float32 once at the end.
+// rounded once to float32); sums are rounded to float32 once at the end.
 #include <algorithm>
 #include <cstring>
 
@@ -45,6 +49,8 @@ const ElementwiseTable& table() {
 
 constexpr std::int64_t kBlock = 1024;          // longest row segment handed to a row loop (stack buffers)
 constexpr std::int64_t kTask = 1 << 15;        // elements per task
+constexpr std::int64_t kSumChunk = 1 << 16;    // rows summed into rows: elements per chunk
+
 constexpr std::int64_t kParallelMin = 1 << 16; // elements per thread, at least
 constexpr std::int64_t kMinOutputTasks = 16;   // split a reduction's rows only below this many output tasks
 constexpr std::int64_t kMaxChunks = 256;
@@ -245,8 +251,8 @@ void reduce_rows(const Layout& l, const ReduceSplit& sp, const Terms& src, float
     const std::int64_t L = sp.inner, Ko = sp.kept_count, Ro = sp.reduced_count;
     const std::int64_t Lb = std::min(L, kBlock), nLb = ceil_div(L, Lb);
     std::int64_t n_chunks = 1;
-    if (Ko * nLb < kMinOutputTasks && Ro * Lb >= 2 * kTask)
-        n_chunks = std::max<std::int64_t>(1, std::min(ceil_div(Ro * Lb, kTask), kMaxChunks / (Ko * nLb)));
+    if (Ko * nLb < kMinOutputTasks && Ro * Lb >= 2 * kSumChunk)
+        n_chunks = std::max<std::int64_t>(1, std::min(ceil_div(Ro * Lb, kSumChunk), kMaxChunks / (Ko * nLb)));
     const std::int64_t rows_per_chunk = ceil_div(Ro, n_chunks);
     n_chunks = ceil_div(Ro, rows_per_chunk);
     double* part = n_chunks > 1 ? partials(std::size_t(Ko * nLb * n_chunks * Lb)) : nullptr;
@@ -394,8 +400,20 @@ void binary(BinaryOp op, const View& a, const View& b, const View& out) {
     const float* pa = a.ptr<const float>();
     const float* pb = b.ptr<const float>();
     float* po = out.ptr<float>();
-    const std::int64_t tasks = ceil_div(n, kTask);
     // out is C-contiguous: its innermost stride is 1 (or the layout is one element).
+    if (l.ndim == 2 && unit_or_zero(sa) && unit_or_zero(sb)) {
+        // Rows (a batch plus a bias row, a column, ...): whole rows per task, one call each.
+        const std::int64_t rows = l.shape[0], len = l.shape[1];
+        const std::int64_t per_task = std::max<std::int64_t>(1, kTask / len), tasks = ceil_div(rows, per_task);
+        const auto fn = t.binary_rows[int(op)][2 * sa + sb];
+        parallel_for(tasks, threads_for(n, tasks), [&](std::int64_t task) {
+            const std::int64_t r0 = task * per_task, r1 = std::min(rows, r0 + per_task);
+            fn(pa + r0 * l.stride[1][0], l.stride[1][0], pb + r0 * l.stride[2][0], l.stride[2][0],
+               po + r0 * l.stride[0][0], l.stride[0][0], r1 - r0, len);
+        });
+        return;
+    }
+    const std::int64_t tasks = ceil_div(n, kTask);
     parallel_for(tasks, threads_for(n, tasks), [&](std::int64_t task) {
         walk(l, task * kTask, std::min(n, (task + 1) * kTask), [&](const std::int64_t* off, std::int64_t count) {
             binary_segment(t, op, pa + off[1], sa, pb + off[2], sb, po + off[0], count);

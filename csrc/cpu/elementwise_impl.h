@@ -12,16 +12,18 @@
 // multiplies of the plain loop); the portable build runs them one block at a
 // time.
 //
-// With FASTNN_ELEMENTWISE_DROPOUT_ONLY defined only dropout() is compiled
-// (elementwise_avx512.cpp takes the other loops from the AVX2 table).
+// With FASTNN_ELEMENTWISE_AVX512_SUBSET defined only column_sums() and
+// dropout() are compiled (elementwise_avx512.cpp takes the other loops from
+// the AVX2 table).
 
 namespace ew {
 
 using fastnn::cpu::BinaryRowFn;
+using fastnn::cpu::BinaryRowsFn;
 using fastnn::cpu::ElementwiseTable;
 using fastnn::cpu::TermRowFn;
 
-#ifndef FASTNN_ELEMENTWISE_DROPOUT_ONLY
+#ifndef FASTNN_ELEMENTWISE_AVX512_SUBSET
 // ---- forward ops ------------------------------------------------------------
 struct Add {
     static float f(float a, float b) { return a + b; }
@@ -95,6 +97,14 @@ void binary_row(const float* a, const float* b, float* out, std::int64_t n) {
     }
 }
 
+// rows x n: out[r * ldo + i] = a[r * lda + i] OP b[r * ldb + i], the row
+// loop inlined (no call per row: a bias row added to a batch).
+template <class Op, int SA, int SB>
+void binary_rows(const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float* out, std::int64_t ldo,
+                 std::int64_t rows, std::int64_t n) {
+    for (std::int64_t r = 0; r < rows; ++r) binary_row<Op, SA, SB>(a + r * lda, b + r * ldb, out + r * ldo, n);
+}
+
 template <class D, int SA, int SB>
 void term_row(const float* g, const float* a, const float* b, float* t, std::int64_t n) {
     const float av = a[0], bv = b[0];
@@ -125,6 +135,25 @@ void accumulate(const float* const* rows, int count, double* acc, std::int64_t n
     }
 }
 
+double sum(const float* x, std::int64_t n) {
+    // 16 running sums in double (vectorised), added in a fixed tree.
+    double acc[16] = {};
+    std::int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; ++k) acc[k] += static_cast<double>(x[i + k]);
+    for (int k = 0; i < n; ++i, ++k) acc[k] += static_cast<double>(x[i]);
+    for (int w = 8; w >= 1; w /= 2)
+        for (int k = 0; k < w; ++k) acc[k] += acc[k + w];
+    return acc[0];
+}
+
+void gather(const float* src, std::int64_t stride, float* dst, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) dst[i] = src[i * stride];
+}
+
+#endif  // FASTNN_ELEMENTWISE_AVX512_SUBSET
+
+// ---- leading-axis sums -------------------------------------------------------------
 // acc[j] += sum over r < rows of x[r * ld + j], for j < n: a block of 32
 // columns stays in registers (as doubles) while the rows stream past, four
 // rows at a time added in float32 first as in accumulate().
@@ -155,24 +184,6 @@ void column_sums(const float* x, std::int64_t ld, std::int64_t rows, double* acc
     for (; j + 8 <= n; j += 8) column_block<8>(x + j, ld, rows, acc + j);
     for (; j < n; ++j) column_block<1>(x + j, ld, rows, acc + j);
 }
-
-double sum(const float* x, std::int64_t n) {
-    // 16 running sums in double (vectorised), added in a fixed tree.
-    double acc[16] = {};
-    std::int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int k = 0; k < 16; ++k) acc[k] += static_cast<double>(x[i + k]);
-    for (int k = 0; i < n; ++i, ++k) acc[k] += static_cast<double>(x[i]);
-    for (int w = 8; w >= 1; w /= 2)
-        for (int k = 0; k < w; ++k) acc[k] += acc[k + w];
-    return acc[0];
-}
-
-void gather(const float* src, std::int64_t stride, float* dst, std::int64_t n) {
-    for (std::int64_t i = 0; i < n; ++i) dst[i] = src[i * stride];
-}
-
-#endif  // FASTNN_ELEMENTWISE_DROPOUT_ONLY
 
 // ---- dropout ------------------------------------------------------------------
 // Element e of the range uses word e % 4 of Philox block block0 + e / 4; it is
@@ -283,14 +294,18 @@ void dropout(const float* x, float* y, std::int64_t n, std::uint64_t key, std::u
 }
 #endif
 
-#ifndef FASTNN_ELEMENTWISE_DROPOUT_ONLY
+#ifndef FASTNN_ELEMENTWISE_AVX512_SUBSET
 // ---- the table ------------------------------------------------------------------
 template <class Op>
-void fill_binary(BinaryRowFn* row) {
+void fill_binary(BinaryRowFn* row, BinaryRowsFn* rows) {
     row[0] = binary_row<Op, 0, 0>;
     row[1] = binary_row<Op, 0, 1>;
     row[2] = binary_row<Op, 1, 0>;
     row[3] = binary_row<Op, 1, 1>;
+    rows[0] = binary_rows<Op, 0, 0>;
+    rows[1] = binary_rows<Op, 0, 1>;
+    rows[2] = binary_rows<Op, 1, 0>;
+    rows[3] = binary_rows<Op, 1, 1>;
 }
 
 template <class D>
@@ -310,12 +325,12 @@ void fill_terms(TermRowFn (*sides)[fastnn::cpu::kRowModes]) {
 ElementwiseTable make_table() {
     using fastnn::BinaryOp;
     ElementwiseTable t{};
-    fill_binary<Add>(t.binary[int(BinaryOp::add)]);
-    fill_binary<Sub>(t.binary[int(BinaryOp::subtract)]);
-    fill_binary<Mul>(t.binary[int(BinaryOp::multiply)]);
-    fill_binary<Div>(t.binary[int(BinaryOp::divide)]);
-    fill_binary<Max>(t.binary[int(BinaryOp::maximum)]);
-    fill_binary<Min>(t.binary[int(BinaryOp::minimum)]);
+    fill_binary<Add>(t.binary[int(BinaryOp::add)], t.binary_rows[int(BinaryOp::add)]);
+    fill_binary<Sub>(t.binary[int(BinaryOp::subtract)], t.binary_rows[int(BinaryOp::subtract)]);
+    fill_binary<Mul>(t.binary[int(BinaryOp::multiply)], t.binary_rows[int(BinaryOp::multiply)]);
+    fill_binary<Div>(t.binary[int(BinaryOp::divide)], t.binary_rows[int(BinaryOp::divide)]);
+    fill_binary<Max>(t.binary[int(BinaryOp::maximum)], t.binary_rows[int(BinaryOp::maximum)]);
+    fill_binary<Min>(t.binary[int(BinaryOp::minimum)], t.binary_rows[int(BinaryOp::minimum)]);
     fill_terms<Grad, Grad>(t.term[int(BinaryOp::add)]);
     fill_terms<Grad, NegGrad>(t.term[int(BinaryOp::subtract)]);
     fill_terms<MulA, MulB>(t.term[int(BinaryOp::multiply)]);
@@ -330,6 +345,6 @@ ElementwiseTable make_table() {
     return t;
 }
 
-#endif  // FASTNN_ELEMENTWISE_DROPOUT_ONLY
+#endif  // FASTNN_ELEMENTWISE_AVX512_SUBSET
 
 }  // namespace ew

@@ -21,11 +21,15 @@ constexpr int kRowsAtOnce = 4;
 
 // out[i] = a[i] OP b[i]. out may be a or b (same index read then written).
 using BinaryRowFn = void (*)(const float* a, const float* b, float* out, std::int64_t n);
+// The same over `rows` rows with leading dimensions (element strides) lda, ldb, ldo.
+using BinaryRowsFn = void (*)(const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float* out,
+                              std::int64_t ldo, std::int64_t rows, std::int64_t n);
 // t[i] = g[i] * d(a OP b)/d(side) at (a[i], b[i]); g contiguous.
 using TermRowFn = void (*)(const float* g, const float* a, const float* b, float* t, std::int64_t n);
 
 struct ElementwiseTable {
     BinaryRowFn binary[kBinaryOps][kRowModes];
+    BinaryRowsFn binary_rows[kBinaryOps][kRowModes];
     TermRowFn term[kBinaryOps][2][kRowModes];
     // acc[i] += rows[0][i] + ... + rows[count - 1][i] (count 1..kRowsAtOnce, summed in double)
     void (*accumulate)(const float* const* rows, int count, double* acc, std::int64_t n);
