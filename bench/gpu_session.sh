@@ -301,7 +301,7 @@ SAN=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 
 if [ -n "$SAN" ] && [ "${SKIP_MEMCHECK:-0}" != "1" ]; then
   run_step "memcheck (GPU op tests)" "$WORK/memcheck.log" "$(cap 90 60)" \
     "$SAN" --tool memcheck --error-exitcode 9 --print-limit 20 \
-      "$PY" -m pytest tests/test_gpu_activation.py tests/test_gpu_softmax.py \
+      "$PY" -m pytest tests/test_gpu_elementwise.py tests/test_gpu_losses.py \
         tests/test_gpu_optimizers.py -x -q -p no:cacheprovider
   MEMCHECK_TAIL=$(grep -E "ERROR SUMMARY|Invalid|passed|failed" "$WORK/memcheck.log" | tail -3 | tr '\n' ' ')
   STEP_NOTES[${#STEP_NOTES[@]}-1]="$MEMCHECK_TAIL"

@@ -40,7 +40,9 @@ torch = bench_conf.torch
 
 ACTIVATIONS = ("relu", "gelu", "gelu_tanh", "silu", "sigmoid", "tanh", "elu", "softplus")
 CASES = ([f"act-{name}-{n}" for n in ("1M", "16M") for name in ACTIVATIONS]
-         + ["ce-128x10", "ce-4096x1000", "adam-1M", "adam-class-1M", "adam-gclip-1M"])
+         + ["ce-128x10", "ce-4096x1000", "adam-1M", "adam-class-1M", "adam-gclip-1M",
+            "ew-add-16M", "ew-addbias-128x256", "ew-sum0-1024x784", "drop-16M",
+            "loss-mse-4096x1000", "loss-bcelogits-4096x1000", "step-mlp-128"])
 SIZES = {"1M": 1 << 20, "16M": 1 << 24}
 CE_SHAPES = {"128x10": (128, 10), "4096x1000": (4096, 1000)}
 ADAM_SIZES = [1 << 17] * 6 + [1 << 16] * 4  # 10 tensors, 2^20 parameters
@@ -186,8 +188,121 @@ def _adam_case(system, variant):
     return call, [], sum(ADAM_SIZES)
 
 
+def _elementwise_case(system, rest):
+    rs = cp.random.RandomState(3)
+    if rest == "add-16M":
+        a, b = rs.standard_normal((2, 1 << 24), dtype=cp.float32)
+    elif rest == "addbias-128x256":
+        a, b = rs.standard_normal((128, 256), dtype=cp.float32), rs.standard_normal(256, dtype=cp.float32)
+    else:  # sum0-1024x784
+        a, b = rs.standard_normal((1024, 784), dtype=cp.float32), None
+    at = torch.as_tensor(a, device="cuda")
+    if b is None:
+        out, out_t = cp.empty(784, cp.float32), torch.empty(784, device="cuda")
+        if system == "fastnn":
+            call = lambda: fastnn.ops.reduce_sum(a, axis=0, out=out)  # noqa: E731
+            call()
+            return call, [(out, at.sum(0))], a.size
+        return lambda: torch.sum(at, 0, out=out_t), [], a.size
+    bt = torch.as_tensor(b, device="cuda")
+    out, out_t = cp.empty_like(a), torch.empty_like(at)
+    if system == "fastnn":
+        call = lambda: fastnn.ops.binary("add", a, b, out=out)  # noqa: E731
+        call()
+        return call, [(out, at + bt)], a.size
+    return lambda: torch.add(at, bt, out=out_t), [], a.size
+
+
+def _dropout_case(system):
+    rs = cp.random.RandomState(4)
+    x, dy = rs.standard_normal((2, 1 << 24), dtype=cp.float32)
+    if system == "fastnn":
+        def call():
+            y, key, offset = fastnn.ops.dropout(x, 0.3)
+            fastnn.ops.dropout_backward(dy, 0.3, key, offset)
+        return call, [], x.size
+    xt = torch.as_tensor(x, device="cuda").clone().requires_grad_()
+    dyt = torch.as_tensor(dy, device="cuda")
+
+    def call():
+        xt.grad = None
+        torch.nn.functional.dropout(xt, 0.3, training=True).backward(dyt)
+    return call, [], x.size
+
+
+def _loss_case(system, rest):
+    rs = cp.random.RandomState(6)
+    p = rs.standard_normal((4096, 1000), dtype=cp.float32)
+    t = rs.standard_normal((4096, 1000), dtype=cp.float32) if rest.startswith("mse") else \
+        (rs.random_sample((4096, 1000)) < 0.5).astype(cp.float32)
+    kind, logits = ("mean_squared_error", False) if rest.startswith("mse") else ("binary_crossentropy", True)
+    pt = torch.as_tensor(p, device="cuda").clone().requires_grad_()
+    tt = torch.as_tensor(t, device="cuda")
+    F = torch.nn.functional
+
+    def torch_rows():
+        per = F.mse_loss(pt, tt, reduction="none") if not logits else \
+            F.binary_cross_entropy_with_logits(pt, tt, reduction="none")
+        return per.mean(-1)
+    if system == "fastnn":
+        def call():
+            rows = fastnn.ops.loss(kind, t, p, from_logits=logits)
+            return rows, fastnn.ops.loss_backward(kind, t, p, 1.0 / 4096, from_logits=logits)
+        rows, grad = call()
+        ref = torch_rows()
+        ref.mean().backward()
+        return call, [(rows, ref.detach()), (grad, pt.grad)], p.size
+
+    def call():
+        pt.grad = None
+        torch_rows().mean().backward()
+    return call, [], p.size
+
+
+def _mlp_step_case(system):
+    """One training step of the 784-128-10 MLP at batch 128 (Adam, sparse CE from logits)."""
+    rs = cp.random.RandomState(8)
+    x = rs.random_sample((128, 784), dtype=cp.float32)
+    y = rs.randint(0, 10, 128).astype(cp.int64)
+    if system == "fastnn":
+        import fastnn.functional as Fn
+        fastnn.manual_seed(0)
+        init = fastnn.initializers.get("glorot_uniform")
+        params = [fastnn.Parameter(cp.asarray(init((784, 128)))), fastnn.Parameter(cp.zeros(128, cp.float32)),
+                  fastnn.Parameter(cp.asarray(init((128, 10)))), fastnn.Parameter(cp.zeros(10, cp.float32))]
+        w1, b1, w2, b2 = params
+        opt = fastnn.optimizers.Adam(learning_rate=1e-3)
+        xin = fastnn.Tensor(x)
+
+        def call():
+            logits = Fn.linear(Fn.linear(xin, w1, b1, activation="relu"), w2, b2)
+            loss = fastnn.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+            opt.zero_grad(params)
+            loss.backward()
+            opt.step(params)
+        return call, [], 128
+    model = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)).cuda()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    xt, yt = torch.as_tensor(x, device="cuda"), torch.as_tensor(y, device="cuda")
+
+    def call():
+        loss = torch.nn.functional.cross_entropy(model(xt), yt)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return call, [], 128
+
+
 def make_case(case, system):
     kind, _, rest = case.partition("-")
+    if kind == "ew":
+        return _elementwise_case(system, rest)
+    if kind == "drop":
+        return _dropout_case(system)
+    if kind == "loss":
+        return _loss_case(system, rest)
+    if kind == "step":
+        return _mlp_step_case(system)
     if kind == "act":
         name, size = rest.rsplit("-", 1)
         return _act_case(system, name, SIZES[size])
