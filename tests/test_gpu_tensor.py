@@ -74,8 +74,9 @@ def test_dropout_mask_is_the_same_on_both_devices():
 
 def test_training_steps_match_cpu():
     def train(device):
-        w = Parameter(Tensor(W1).to(device).data)
-        b = Parameter(Tensor(B1).to(device).data)
+        # copies: on the CPU a Parameter shares its array, and the steps update it in place
+        w = Parameter(Tensor(W1.copy()).to(device).data)
+        b = Parameter(Tensor(B1.copy()).to(device).data)
         opt = fastnn.optimizers.Adam(learning_rate=1e-2)
         for _ in range(5):
             loss = fastnn.losses.mean_squared_error(Tensor(np.tanh(X[:, :9])).to(device),
