@@ -13,7 +13,6 @@ namespace m = math;
 
 constexpr float kSeluAlpha = 1.67326324235437728f;
 constexpr float kSeluScale = 1.05070098735548049f;
-constexpr float kInvSqrt2Pi = 0.398942280401432678f;
 constexpr float kGeluC = 0.797884560802865356f;  // sqrt(2 / pi)
 
 // max(x, 0) and friends keep NaN, as np.maximum does.
@@ -42,7 +41,8 @@ struct Selu {
 struct Gelu {
     static float forward(float x, float) { return x * m::normal_cdf(x); }
     static float derivative(float x, float) {
-        return m::normal_cdf(x) + x * kInvSqrt2Pi * m::exp(-0.5f * x * x);
+        const m::NormalCdfPdf n = m::normal_cdf_pdf(x);
+        return n.cdf + x * n.pdf;
     }
 };
 // 0.5 (1 + tanh u) = sigmoid(2u): the sigmoid form keeps the negative tail
