@@ -20,22 +20,6 @@ using namespace fastnn::bindings;
 
 namespace {
 
-const char* dtype_name(const View& v) {
-    if (!v.dtype_str.empty()) return v.dtype_str.c_str();
-    switch (v.dtype) {
-        case DType::float32: return "float32";
-        case DType::float64: return "float64";
-        case DType::float16: return "float16";
-        case DType::int8: return "int8";
-        case DType::int16: return "int16";
-        case DType::int32: return "int32";
-        case DType::int64: return "int64";
-        case DType::uint8: return "uint8";
-        case DType::boolean: return "bool";
-        default: return "an unsupported dtype";
-    }
-}
-
 std::string loss_op(LossKind kind, bool backward) {
     return std::string(loss_name(kind)) + (backward ? "_backward" : "");
 }

@@ -12,15 +12,7 @@ namespace fastnn::cpu {
 
 namespace {
 
-const ElementwiseTable& table() {
-    switch (active_isa()) {
-#ifdef FASTNN_X86
-        case Isa::avx512: return elementwise_table_avx512();
-        case Isa::avx2: return elementwise_table_avx2();
-#endif
-        default: return elementwise_table_portable();
-    }
-}
+const ElementwiseTable& table() { return elementwise_table(); }
 
 // Elements per task, a multiple of 4 (whole Philox blocks). Philox costs
 // ~10 multiply rounds per 4 elements, so threads pay off earlier than for

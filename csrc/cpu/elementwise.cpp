@@ -35,9 +35,7 @@
 
 namespace fastnn::cpu {
 
-namespace {
-
-const ElementwiseTable& table() {
+const ElementwiseTable& elementwise_table() {
     switch (active_isa()) {
 #ifdef FASTNN_X86
         case Isa::avx512: return elementwise_table_avx512();
@@ -46,6 +44,10 @@ const ElementwiseTable& table() {
         default: return elementwise_table_portable();
     }
 }
+
+namespace {
+
+const ElementwiseTable& table() { return elementwise_table(); }
 
 constexpr std::int64_t kBlock = 1024;          // longest row segment handed to a row loop (stack buffers)
 constexpr std::int64_t kTask = 1 << 15;        // elements per task

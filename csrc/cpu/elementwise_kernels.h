@@ -44,6 +44,8 @@ struct ElementwiseTable {
 };
 
 const ElementwiseTable& elementwise_table_portable();
+// The table of the active ISA (elementwise.cpp; shared with dropout.cpp).
+const ElementwiseTable& elementwise_table();
 #ifdef FASTNN_X86
 const ElementwiseTable& elementwise_table_avx2();
 const ElementwiseTable& elementwise_table_avx512();

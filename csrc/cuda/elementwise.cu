@@ -38,6 +38,7 @@
 
 #include "fastnn/broadcast.h"
 #include "fastnn/cuda_runtime.h"
+#include "scratch.cuh"
 #include "fastnn/elementwise.h"
 #include "fastnn/errors.h"
 
@@ -315,38 +316,6 @@ unsigned grid_for(std::int64_t work, const char* op) {
 }
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
-
-// Scratch doubles on the stream; cudaMalloc where memory pools are missing.
-class Scratch {
-public:
-    Scratch(std::size_t count, cudaStream_t stream, const char* op) : stream_(stream) {
-        void* p = nullptr;
-        cudaError_t err = cudaMallocAsync(&p, count * sizeof(double), stream);
-        if (err == cudaErrorNotSupported) {
-            (void)cudaGetLastError();
-            async_ = false;
-            err = cudaMalloc(&p, count * sizeof(double));
-        }
-        check(static_cast<int>(err), op);
-        ptr_ = static_cast<double*>(p);
-    }
-    ~Scratch() {
-        if (ptr_ == nullptr) return;
-        if (async_)
-            (void)cudaFreeAsync(ptr_, stream_);
-        else
-            (void)cudaFree(ptr_);
-        (void)cudaGetLastError();  // the first error is already on its way
-    }
-    Scratch(const Scratch&) = delete;
-    Scratch& operator=(const Scratch&) = delete;
-    double* get() const { return ptr_; }
-
-private:
-    cudaStream_t stream_;
-    double* ptr_ = nullptr;
-    bool async_ = true;
-};
 
 template <class Op>
 void launch_binary(const Layout& l, const float* a, const float* b, float* out, std::int64_t n, cudaStream_t s,

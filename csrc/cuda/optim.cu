@@ -58,6 +58,7 @@
 #include <vector>
 
 #include "fastnn/cuda_runtime.h"
+#include "scratch.cuh"
 #include "fastnn/errors.h"
 #include "fastnn/optim.h"
 
@@ -541,39 +542,6 @@ void launch_steps(const std::vector<StepArgs>& chunks, cudaStream_t stream) {
     }
 }
 
-// Scratch doubles on the stream; cudaMalloc where memory pools are missing.
-class Scratch {
-public:
-    Scratch(std::size_t count, cudaStream_t stream) : stream_(stream) {
-        const std::size_t bytes = count * sizeof(double);
-        void* p = nullptr;
-        cudaError_t err = cudaMallocAsync(&p, bytes, stream);
-        if (err == cudaErrorNotSupported) {
-            (void)cudaGetLastError();
-            async_ = false;
-            err = cudaMalloc(&p, bytes);
-        }
-        check_cuda(err);
-        ptr_ = static_cast<double*>(p);
-    }
-    ~Scratch() {
-        // Errors here are ignored: the result (or the exception in flight)
-        // already carries the first failure.
-        if (ptr_ == nullptr) return;
-        if (async_) (void)cudaFreeAsync(ptr_, stream_);
-        else (void)cudaFree(ptr_);
-        (void)cudaGetLastError();
-    }
-    Scratch(const Scratch&) = delete;
-    Scratch& operator=(const Scratch&) = delete;
-    double* get() const { return ptr_; }
-
-private:
-    cudaStream_t stream_;
-    double* ptr_ = nullptr;
-    bool async_ = true;
-};
-
 // Queues the three norm-clipping passes on the stream and points every chunk
 // at the per-slot factors; returns the scratch holding them.
 std::unique_ptr<Scratch> clip_prepass(std::vector<StepArgs>& chunks, const Hyper& h, cudaStream_t stream) {
@@ -586,7 +554,7 @@ std::unique_ptr<Scratch> clip_prepass(std::vector<StepArgs>& chunks, const Hyper
     }
     const std::size_t doubles =
         static_cast<std::size_t>(tiles) + 2 * static_cast<std::size_t>(slots) + (static_cast<std::size_t>(slots) + 1) / 2;
-    auto scratch = std::make_unique<Scratch>(doubles, stream);
+    auto scratch = std::make_unique<Scratch>(doubles, stream, "optimizer_step");
     double* tile_sums = scratch->get();
     double* slot_ss = tile_sums + tiles;
     double* slot_factor = slot_ss + slots;
@@ -655,7 +623,7 @@ double grad_sum_squares(const ParamSlot* slots, int count, std::uintptr_t stream
         grids.push_back(grid_for(c.tile_start[c.count]));
         m += grids.back();
     }
-    Scratch scratch(static_cast<std::size_t>(m) + 1, s);  // m partials, then the result
+    Scratch scratch(static_cast<std::size_t>(m) + 1, s, "grad_sum_squares");  // m partials, then the result
     double* partials = scratch.get();
     std::int64_t off = 0;
     for (std::size_t k = 0; k < chunks.size(); ++k) {

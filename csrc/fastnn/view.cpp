@@ -21,6 +21,8 @@ const char* dtype_spelling(DType d) {
 }
 }  // namespace
 
+const char* dtype_name(const View& v) { return v.dtype_str.empty() ? dtype_spelling(v.dtype) : v.dtype_str.c_str(); }
+
 const char* device_name(Device d) { return d == Device::cpu ? "cpu (numpy)" : "cuda (cupy)"; }
 
 std::string shape_str(const View& v) {
@@ -44,7 +46,7 @@ std::string strides_str(const View& v) {
 void check_dtype(const char* op, const char* arg, const View& v, DType want) {
     if (v.dtype != want)
         throw TypeError(message(op, ": argument '", arg, "' must have dtype ", dtype_spelling(want), ", got ",
-                                v.dtype_str.empty() ? dtype_spelling(v.dtype) : v.dtype_str.c_str(),
+                                dtype_name(v),
                                 " (convert with .astype(np.", dtype_spelling(want), "))"));
 }
 

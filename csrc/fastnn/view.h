@@ -37,6 +37,8 @@ struct View {
     T* ptr() const { return static_cast<T*>(data); }
 };
 
+// The array's dtype as NumPy spells it ("float64", "int32", ...).
+const char* dtype_name(const View& v);
 const char* device_name(Device d);
 std::string shape_str(const View& v);
 std::string strides_str(const View& v);  // in bytes, as NumPy reports them
