@@ -8,7 +8,15 @@
 // selu y > 0 ? scale : y + scale * a, exponential y, softplus -expm1(-y),
 // hard_sigmoid 0 < y < 1 ? 1/6 : 0, linear 1. gelu, gelu_tanh, silu and
 // softsign have no such form (ValueError). y > 0 tells x > 0 only while
-// alpha >= 0, so leaky_relu and elu with alpha < 0 are refused too. Arrays are
+// alpha >= 0, so leaky_relu and elu with alpha < 0 are refused too (alpha = 0
+// is exact: both forms give 0 for x <= 0). At the kinks the two forms agree
+// exactly (relu/leaky_relu/elu/selu at x = 0 or -0, hard_sigmoid at x = +-3,
+// NaN alike), with one unavoidable difference: the last float below 3 has
+// x / 6 + 1/2 rounded to 1, so hard_sigmoid's from-output derivative there is
+// 0 (the slope of the rounded output) where the x-based one is 1/6. Accuracy:
+// y's own rounding carries into f'(y) (tests: within 2e-6 of max(|f'|, 1));
+// sigmoid's y (1 - y) and tanh's (1 - y)(1 + y) are only absolutely accurate
+// in the right tail where y rounds to 1 (as in PyTorch). Arrays are
 // contiguous float32 of n elements; `alpha` is the activation's parameter
 // (leaky_relu's slope, elu's alpha), ignored by the others. The formulas are
 // Keras' (keras.activations); fastnn.reference.activations is their NumPy twin.

@@ -229,7 +229,7 @@ def linear(x, w, b=None, activation=None):
     def backward(g):
         g2 = _contiguous(g).reshape(y2.shape)
         if fused == "relu":
-            g2 = ops.activation_backward(y2, g2, "relu")  # y > 0 exactly where x @ w + b > 0
+            g2 = ops.activation_backward(y2, g2, "relu", from_output=True)  # y > 0 exactly where x @ w + b > 0
         gx = ops.matmul(g2, wd, transpose_b=True).reshape(xd.shape) if gx_ else None
         gw = ops.matmul(x2, g2, transpose_a=True) if gw_ else None
         gb = ops.reduce_sum(g2, axis=0) if gb_ else None
