@@ -1,7 +1,12 @@
 """Element-wise activations, forward + backward on 1M float32: fastnn vs the NumPy reference and PyTorch.
 
 One measurement = y = f(x) and dx = dy * f'(x) (torch: the op then autograd's
-backward, as a user runs it). Systems are interleaved within each repetition
+backward, as a user runs it). fastnn's backward is the one its autograd runs in
+training: from the output y (`activation_backward(y, dy, name,
+from_output=True)`, e.g. sigmoid's y (1 - y)) for the kinds in
+`fastnn.ops.ACTIVATIONS_FROM_OUTPUT`, as torch does, and from x for the
+others (gelu, gelu_tanh, silu, softsign). The reference recomputes f'(x) from
+x throughout. Systems are interleaved within each repetition
 (the system varies fastest in the parametrisation), threads are fixed for
 every system (NumPy's element-wise ops use one thread anyway), inputs are
 random normal * 3. Report: `python bench/report.py JSON`.
@@ -35,6 +40,11 @@ def make_call(system, name, x, dy):
     if system == "fastnn":
         fastnn = bench_conf.fastnn
         y, dx = np.empty_like(x), np.empty_like(x)  # preallocated, as a layer's buffers would be
+        if name in fastnn.ops.ACTIVATIONS_FROM_OUTPUT:  # what functional.activation's backward rule does
+            def call():
+                fastnn.activation(x, name, out=y)
+                fastnn.activation_backward(y, dy, name, out=dx, from_output=True)
+            return call
 
         def call():
             fastnn.activation(x, name, out=y)

@@ -227,6 +227,26 @@ def test_activation_gradients(name):
     check_grads(lambda t: F.activation(t, name), x)
 
 
+@pytest.mark.parametrize("name,alpha", [("sigmoid", None), ("tanh", None), ("relu", None), ("elu", 0.7),
+                                        ("leaky_relu", 0.0), ("leaky_relu", -0.3), ("elu", -0.5), ("gelu", None)])
+def test_activation_backward_rule(name, alpha):
+    # Kinds in ops.ACTIVATIONS_FROM_OUTPUT (leaky_relu / elu with alpha >= 0) differentiate from
+    # the saved output; the rest (and negative alphas) from the input. Same gradient either way.
+    x = r(4, 6)
+    x = np.where(np.abs(x) < 0.1, 0.3, x).astype(np.float32)
+    t = Tensor(x.copy(), requires_grad=True)
+    out = F.activation(t, name, alpha=alpha)
+    g = r(4, 6)
+    out.backward(g)
+    a = fastnn.ops.ACTIVATIONS[name][1] if alpha is None else alpha
+    want = fastnn.reference.activation_backward(x.astype(np.float64), g.astype(np.float64), name, a)
+    np.testing.assert_allclose(t.grad, want, rtol=1e-5, atol=1e-6)
+    if name in fastnn.ops.ACTIVATIONS_FROM_OUTPUT and a >= 0:
+        np.testing.assert_array_equal(
+            t.grad, fastnn.ops.activation_backward(out.numpy(), g, name, alpha=a, from_output=True))
+    check_grads(lambda u: F.activation(u, name, alpha=alpha), x)
+
+
 @pytest.mark.parametrize("axis", [-1, 0])
 def test_softmax_gradients(axis):
     x = r(4, 6)

@@ -160,26 +160,37 @@ void activation_forward_binding(const py::handle& x_obj, const py::handle& y_obj
 #endif
 }
 
+// from_output: `x` holds the activation's output y = f(x) (see fastnn/activation.h).
 void activation_backward_binding(const py::handle& x_obj, const py::handle& dy_obj, const py::handle& dx_obj, int kind,
-                                 float alpha, std::uintptr_t stream) {
+                                 float alpha, std::uintptr_t stream, bool from_output) {
     const char* op = "activation_backward";
     const ActivationKind k = activation_kind(op, kind);
-    const View x = to_view(op, "x", x_obj);
+    if (from_output) check_backward_from_output(op, k, alpha);
+    const char* xname = from_output ? "y" : "x";
+    const View x = to_view(op, xname, x_obj);
     const View dy = to_view(op, "grad", dy_obj);
     const View dx = to_view(op, "out", dx_obj);
-    check_elementwise(op, "x", x, "x", x);
-    check_elementwise(op, "grad", dy, "x", x);
-    check_elementwise(op, "out", dx, "x", x);
-    check_output(op, "out", dx, "x", x);
+    check_elementwise(op, xname, x, xname, x);
+    check_elementwise(op, "grad", dy, xname, x);
+    check_elementwise(op, "out", dx, xname, x);
+    check_output(op, "out", dx, xname, x);
     check_output(op, "out", dx, "grad", dy);
     if (x.device == Device::cpu) {
         py::gil_scoped_release release;
-        cpu::activation_backward(k, alpha, x.ptr<const float>(), dy.ptr<const float>(), dx.ptr<float>(), x.numel());
+        if (from_output)
+            cpu::activation_backward_from_output(k, alpha, x.ptr<const float>(), dy.ptr<const float>(), dx.ptr<float>(),
+                                                 x.numel());
+        else
+            cpu::activation_backward(k, alpha, x.ptr<const float>(), dy.ptr<const float>(), dx.ptr<float>(), x.numel());
         return;
     }
 #ifdef FASTNN_WITH_CUDA
-    cuda::activation_backward(k, alpha, x.ptr<const float>(), dy.ptr<const float>(), dx.ptr<float>(), x.numel(),
-                              stream);
+    if (from_output)
+        cuda::activation_backward_from_output(k, alpha, x.ptr<const float>(), dy.ptr<const float>(), dx.ptr<float>(),
+                                              x.numel(), stream);
+    else
+        cuda::activation_backward(k, alpha, x.ptr<const float>(), dy.ptr<const float>(), dx.ptr<float>(), x.numel(),
+                                  stream);
 #else
     (void)stream;
     no_cuda(op);
@@ -523,8 +534,10 @@ PYBIND11_MODULE(_C, m) {
           py::arg("alpha") = 0.0f, py::arg("stream") = 0,
           "out = f(x) element-wise for the activation `kind` (see csrc/fastnn/activation.h); out may be x.");
     m.def("activation_backward", &activation_backward_binding, py::arg("x"), py::arg("grad"), py::arg("out"),
-          py::arg("kind"), py::arg("alpha") = 0.0f, py::arg("stream") = 0,
-          "out = grad * f'(x) element-wise; out may be grad or x.");
+          py::arg("kind"), py::arg("alpha") = 0.0f, py::arg("stream") = 0, py::arg("from_output") = false,
+          "out = grad * f'(x) element-wise; out may be grad or x. from_output: the first argument is the "
+          "output y = f(x) and f' is computed from it (sigmoid, tanh, relu, leaky_relu and elu with alpha >= 0, "
+          "selu, exponential, softplus, hard_sigmoid, linear; others raise ValueError).");
 
     m.def("softmax_forward", &softmax_forward_binding, py::arg("x"), py::arg("out"), py::arg("log") = false,
           py::arg("stream") = 0, "Row-wise (last axis) softmax, or log_softmax when log; out may be x.");

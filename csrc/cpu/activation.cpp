@@ -5,7 +5,45 @@
 #include "activation_kernels.h"
 #include "fastnn/activation.h"
 #include "fastnn/dispatch.h"
+#include "fastnn/errors.h"
 #include "fastnn/thread_pool.h"
+
+namespace fastnn {
+
+namespace {
+constexpr const char* kNames[kActivationKinds] = {
+    "linear", "relu", "leaky_relu", "elu", "selu", "gelu", "gelu_tanh", "silu", "sigmoid", "hard_sigmoid",
+    "tanh", "softplus", "softsign", "exponential"};
+}  // namespace
+
+const char* activation_name(ActivationKind kind) {
+    const int k = int(kind);
+    return k >= 0 && k < kActivationKinds ? kNames[k] : "?";
+}
+
+bool activation_has_from_output(ActivationKind kind) {
+    switch (kind) {
+        case ActivationKind::gelu:
+        case ActivationKind::gelu_tanh:
+        case ActivationKind::silu:
+        case ActivationKind::softsign: return false;
+        default: return int(kind) >= 0 && int(kind) < kActivationKinds;
+    }
+}
+
+void check_backward_from_output(const char* op, ActivationKind kind, float alpha) {
+    if (int(kind) < 0 || int(kind) >= kActivationKinds)
+        throw ValueError(message(op, ": unknown activation code ", int(kind), " (expected 0..", kActivationKinds - 1,
+                                 ")"));
+    if (!activation_has_from_output(kind))
+        throw ValueError(message(op, ": from_output is not supported for ", activation_name(kind),
+                                 " (its derivative is not a cheap function of its output); pass the input x instead"));
+    if ((kind == ActivationKind::leaky_relu || kind == ActivationKind::elu) && !(alpha >= 0.0f))
+        throw ValueError(message(op, ": from_output needs alpha >= 0 for ", activation_name(kind), ", got ", alpha,
+                                 " (with alpha < 0 the output's sign no longer tells the input's)"));
+}
+
+}  // namespace fastnn
 
 namespace fastnn::cpu {
 
@@ -50,6 +88,13 @@ void activation_backward(ActivationKind kind, float alpha, const float* x, const
                          std::int64_t n) {
     const auto fn = table().backward[int(kind)];
     chunked(n, [&](std::int64_t begin, std::int64_t count) { fn(alpha, x + begin, dy + begin, dx + begin, count); });
+}
+
+void activation_backward_from_output(ActivationKind kind, float alpha, const float* y, const float* dy, float* dx,
+                                     std::int64_t n) {
+    check_backward_from_output("activation_backward", kind, alpha);
+    const auto fn = table().backward_from_output[int(kind)];
+    chunked(n, [&](std::int64_t begin, std::int64_t count) { fn(alpha, y + begin, dy + begin, dx + begin, count); });
 }
 
 }  // namespace fastnn::cpu

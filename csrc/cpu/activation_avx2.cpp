@@ -18,6 +18,7 @@ const ActivationTable& activation_table_avx2() {
         for (int k = 0; k < kActivationKinds; ++k) {
             t.forward[k] = avx2::ops::kTable.forward[k];
             t.backward[k] = avx2::ops::kTable.backward[k];
+            t.backward_from_output[k] = avx2::ops::kTable.backward_from_output[k];
         }
         return t;
     }();

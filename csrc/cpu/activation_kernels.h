@@ -10,6 +10,9 @@ namespace fastnn::cpu {
 struct ActivationTable {
     void (*forward[kActivationKinds])(float alpha, const float* x, float* y, std::int64_t n);
     void (*backward[kActivationKinds])(float alpha, const float* x, const float* dy, float* dx, std::int64_t n);
+    // From the output y = f(x); null where f' is not a cheap function of y.
+    void (*backward_from_output[kActivationKinds])(float alpha, const float* y, const float* dy, float* dx,
+                                                   std::int64_t n);
 };
 
 const ActivationTable& activation_table_portable();

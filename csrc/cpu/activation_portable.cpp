@@ -18,6 +18,7 @@ const ActivationTable& activation_table_portable() {
         for (int k = 0; k < kActivationKinds; ++k) {
             t.forward[k] = portable::ops::kTable.forward[k];
             t.backward[k] = portable::ops::kTable.backward[k];
+            t.backward_from_output[k] = portable::ops::kTable.backward_from_output[k];
         }
         return t;
     }();

@@ -1,5 +1,6 @@
 // Element-wise activations on the GPU (DESIGN.md §6): forward y = f(x) and
-// backward dx = dy * f'(x), f' recomputed from x (see fastnn/activation.h).
+// backward dx = dy * f'(x), f' recomputed from x, or from y = f(x) for the
+// kinds with a cheap from-output form (see fastnn/activation.h).
 //
 // One templated kernel per direction, instantiated per activation: the host
 // switches on the kind and launches kernel<Kind, Vec>. Grid-stride loop with
@@ -72,51 +73,65 @@ FASTNN_HD Sig sigmoid_pair(float x) {
 
 constexpr float kSeluAlpha = 1.6732632423543772f;
 constexpr float kSeluScale = 1.0507009873554805f;
+constexpr float kSeluScaleAlpha = 1.7580993408473766f;  // scale * alpha
 constexpr float kSqrtHalf = 0.70710678118654752f;     // 1 / sqrt(2)
 constexpr float kInvSqrt2Pi = 0.39894228040143268f;   // 1 / sqrt(2 pi)
 constexpr float kSqrt2OverPi = 0.79788456080286536f;  // sqrt(2 / pi)
 constexpr float kGeluCubic = 0.044715f;
 
-// Act<K>::f(x, alpha) = f(x); Act<K>::df(x, alpha) = f'(x).
+// Act<K>::f(x, alpha) = f(x); Act<K>::df(x, alpha) = f'(x); where kFromOutput,
+// Act<K>::dfy(y, alpha) = f'(x) from y = f(x) (see fastnn/activation.h).
 template <ActivationKind K>
 struct Act;
 
 template <>
 struct Act<ActivationKind::linear> {
+    static constexpr bool kFromOutput = true;
     static FASTNN_HD float f(float x, float) { return x; }
     static FASTNN_HD float df(float, float) { return 1.0f; }
+    static FASTNN_HD float dfy(float, float) { return 1.0f; }
 };
 
 template <>
 struct Act<ActivationKind::relu> {
+    static constexpr bool kFromOutput = true;
     static FASTNN_HD float f(float x, float) { return relu_f(x); }
     static FASTNN_HD float df(float x, float) { return x > 0.0f ? 1.0f : 0.0f; }
+    static FASTNN_HD float dfy(float y, float) { return y > 0.0f ? 1.0f : 0.0f; }
 };
 
 template <>
 struct Act<ActivationKind::leaky_relu> {
+    static constexpr bool kFromOutput = true;
     static FASTNN_HD float f(float x, float alpha) { return x > 0.0f ? x : alpha * x; }
     static FASTNN_HD float df(float x, float alpha) { return x > 0.0f ? 1.0f : alpha; }
+    static FASTNN_HD float dfy(float y, float alpha) { return y > 0.0f ? 1.0f : alpha; }  // alpha >= 0
 };
 
 template <>
 struct Act<ActivationKind::elu> {
+    static constexpr bool kFromOutput = true;
     static FASTNN_HD float f(float x, float alpha) { return x > 0.0f ? x : alpha * expm1f(x); }
     static FASTNN_HD float df(float x, float alpha) { return x > 0.0f ? 1.0f : alpha * expf(x); }
+    // alpha exp(x) = alpha expm1(x) + alpha = y + alpha for x <= 0 (alpha >= 0)
+    static FASTNN_HD float dfy(float y, float alpha) { return y > 0.0f ? 1.0f : y + alpha; }
 };
 
 template <>
 struct Act<ActivationKind::selu> {
+    static constexpr bool kFromOutput = true;
     static FASTNN_HD float f(float x, float) {
         return kSeluScale * (x > 0.0f ? x : kSeluAlpha * expm1f(x));
     }
     static FASTNN_HD float df(float x, float) {
         return kSeluScale * (x > 0.0f ? 1.0f : kSeluAlpha * expf(x));
     }
+    static FASTNN_HD float dfy(float y, float) { return y > 0.0f ? kSeluScale : y + kSeluScaleAlpha; }
 };
 
 template <>
 struct Act<ActivationKind::gelu> {
+    static constexpr bool kFromOutput = false;  // f' is not a cheap function of f
     // x * Phi(x), Phi(x) = 0.5 erfc(-x / sqrt 2)
     static FASTNN_HD float f(float x, float) { return 0.5f * x * erfcf(-x * kSqrtHalf); }
     // Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
@@ -129,6 +144,7 @@ struct Act<ActivationKind::gelu> {
 
 template <>
 struct Act<ActivationKind::gelu_tanh> {
+    static constexpr bool kFromOutput = false;  // f' is not a cheap function of f
     // u = sqrt(2/pi) (x + 0.044715 x^3); 0.5 x (1 + tanh u) = x sigmoid(2u)
     static FASTNN_HD float u2(float x) {
         return 2.0f * kSqrt2OverPi * (x + kGeluCubic * x * x * x);
@@ -147,6 +163,7 @@ struct Act<ActivationKind::gelu_tanh> {
 
 template <>
 struct Act<ActivationKind::silu> {
+    static constexpr bool kFromOutput = false;  // f' is not a cheap function of f
     static FASTNN_HD float f(float x, float) { return x * sigmoid_pair(x).s; }
     // s (1 + x (1 - s))
     static FASTNN_HD float df(float x, float) {
@@ -157,15 +174,18 @@ struct Act<ActivationKind::silu> {
 
 template <>
 struct Act<ActivationKind::sigmoid> {
+    static constexpr bool kFromOutput = true;
     static FASTNN_HD float f(float x, float) { return sigmoid_pair(x).s; }
     static FASTNN_HD float df(float x, float) {
         const Sig p = sigmoid_pair(x);
         return p.s * p.c;
     }
+    static FASTNN_HD float dfy(float y, float) { return y * (1.0f - y); }
 };
 
 template <>
 struct Act<ActivationKind::hard_sigmoid> {
+    static constexpr bool kFromOutput = true;
     static FASTNN_HD float f(float x, float) {
         const float v = x / 6.0f + 0.5f;
         return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);  // NaN passes through
@@ -173,26 +193,34 @@ struct Act<ActivationKind::hard_sigmoid> {
     static FASTNN_HD float df(float x, float) {
         return (x > -3.0f && x < 3.0f) ? 1.0f / 6.0f : 0.0f;
     }
+    static FASTNN_HD float dfy(float y, float) { return (y > 0.0f && y < 1.0f) ? 1.0f / 6.0f : 0.0f; }
 };
 
 template <>
 struct Act<ActivationKind::tanh> {
+    static constexpr bool kFromOutput = true;
     static FASTNN_HD float f(float x, float) { return tanhf(x); }
     // 1 - tanh(x)^2 = 4 sigmoid(2x) sigmoid(-2x)
     static FASTNN_HD float df(float x, float) {
         const Sig p = sigmoid_pair(2.0f * x);
         return 4.0f * p.s * p.c;
     }
+    // (1 - y)(1 + y): 1 - y is exact near y = 1, where 1 - y * y would round
+    static FASTNN_HD float dfy(float y, float) { return (1.0f - y) * (1.0f + y); }
 };
 
 template <>
 struct Act<ActivationKind::softplus> {
+    static constexpr bool kFromOutput = true;
     static FASTNN_HD float f(float x, float) { return relu_f(x) + log1pf(expf(-fabsf(x))); }
     static FASTNN_HD float df(float x, float) { return sigmoid_pair(x).s; }
+    // sigmoid(x) = 1 - exp(-y), as -expm1(-y): accurate where y ~ e^x is tiny
+    static FASTNN_HD float dfy(float y, float) { return -expm1f(-y); }
 };
 
 template <>
 struct Act<ActivationKind::softsign> {
+    static constexpr bool kFromOutput = false;  // f' is not a cheap function of f
     static FASTNN_HD float f(float x, float) { return x / (1.0f + fabsf(x)); }
     static FASTNN_HD float df(float x, float) {
         const float r = 1.0f / (1.0f + fabsf(x));
@@ -202,9 +230,21 @@ struct Act<ActivationKind::softsign> {
 
 template <>
 struct Act<ActivationKind::exponential> {
+    static constexpr bool kFromOutput = true;
     static FASTNN_HD float f(float x, float) { return expf(x); }
     static FASTNN_HD float df(float x, float) { return expf(x); }
+    static FASTNN_HD float dfy(float y, float) { return y; }
 };
+
+// f'(x) from x, or from y = f(x) when FROM_Y.
+template <ActivationKind K, bool FROM_Y>
+FASTNN_HD float derivative(float v, float alpha) {
+    if constexpr (FROM_Y) {
+        return Act<K>::dfy(v, alpha);
+    } else {
+        return Act<K>::df(v, alpha);
+    }
+}
 
 #undef FASTNN_HD
 
@@ -231,11 +271,10 @@ forward_kernel(const float* x, float* y, int64_t n, float alpha) {
     for (int64_t i = start + tid; i < n; i += stride) y[i] = A::f(x[i], alpha);
 }
 
-// VEC: x, dy and dx are 16-byte aligned.
-template <ActivationKind K, bool VEC>
+// VEC: x, dy and dx are 16-byte aligned. FROM_Y: x holds the output y = f(x).
+template <ActivationKind K, bool VEC, bool FROM_Y>
 __global__ void __launch_bounds__(kThreads)
 backward_kernel(const float* x, const float* dy, float* dx, int64_t n, float alpha) {
-    using A = Act<K>;
     const int64_t stride = static_cast<int64_t>(gridDim.x) * kThreads;
     const int64_t tid = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
     int64_t start = 0;
@@ -247,12 +286,12 @@ backward_kernel(const float* x, const float* dy, float* dx, int64_t n, float alp
         for (int64_t i = tid; i < n4; i += stride) {
             const float4 v = x4[i];
             const float4 g = g4[i];
-            d4[i] = make_float4(g.x * A::df(v.x, alpha), g.y * A::df(v.y, alpha),
-                                g.z * A::df(v.z, alpha), g.w * A::df(v.w, alpha));
+            d4[i] = make_float4(g.x * derivative<K, FROM_Y>(v.x, alpha), g.y * derivative<K, FROM_Y>(v.y, alpha),
+                                g.z * derivative<K, FROM_Y>(v.z, alpha), g.w * derivative<K, FROM_Y>(v.w, alpha));
         }
         start = n4 * 4;
     }
-    for (int64_t i = start + tid; i < n; i += stride) dx[i] = dy[i] * A::df(x[i], alpha);
+    for (int64_t i = start + tid; i < n; i += stride) dx[i] = dy[i] * derivative<K, FROM_Y>(x[i], alpha);
 }
 
 inline bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0; }
@@ -306,14 +345,14 @@ void launch_forward(float alpha, const float* x, float* y, int64_t n, cudaStream
     }
 }
 
-template <ActivationKind K>
+template <ActivationKind K, bool FROM_Y>
 void launch_backward(float alpha, const float* x, const float* dy, float* dx, int64_t n,
                      cudaStream_t s) {
     if (aligned16(x) && aligned16(dy) && aligned16(dx)) {
         const int64_t work = n / 4 > n % 4 ? n / 4 : n % 4;
-        backward_kernel<K, true><<<grid_for(work), kThreads, 0, s>>>(x, dy, dx, n, alpha);
+        backward_kernel<K, true, FROM_Y><<<grid_for(work), kThreads, 0, s>>>(x, dy, dx, n, alpha);
     } else {
-        backward_kernel<K, false><<<grid_for(n), kThreads, 0, s>>>(x, dy, dx, n, alpha);
+        backward_kernel<K, false, FROM_Y><<<grid_for(n), kThreads, 0, s>>>(x, dy, dx, n, alpha);
     }
 }
 
@@ -338,8 +377,24 @@ void activation_backward(ActivationKind kind, float alpha, const float* x, const
     const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
     visit_kind(kind, kOp, [&](auto tag) {
         if (n == 0) return;
-        launch_backward<decltype(tag)::value>(alpha, x, dy, dx, n, s);
+        launch_backward<decltype(tag)::value, false>(alpha, x, dy, dx, n, s);
         check_cuda(cudaGetLastError());
+    });
+}
+
+void activation_backward_from_output(ActivationKind kind, float alpha, const float* y, const float* dy, float* dx,
+                                     std::int64_t n, std::uintptr_t stream) {
+    constexpr const char* kOp = "activation_backward";
+    check_n(kOp, n);
+    check_backward_from_output(kOp, kind, alpha);  // kind in range, has a from-output form, alpha >= 0
+    const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
+    visit_kind(kind, kOp, [&](auto tag) {
+        constexpr ActivationKind K = decltype(tag)::value;
+        if constexpr (Act<K>::kFromOutput) {
+            if (n == 0) return;
+            launch_backward<K, true>(alpha, y, dy, dx, n, s);
+            check_cuda(cudaGetLastError());
+        }
     });
 }
 

@@ -229,7 +229,7 @@ def linear(x, w, b=None, activation=None):
     def backward(g):
         g2 = _contiguous(g).reshape(y2.shape)
         if fused == "relu":
-            g2 = ops.activation_backward(y2, g2, "relu")  # y > 0 exactly where x @ w + b > 0
+            g2 = ops.activation_backward(y2, g2, "relu", from_output=True)  # y > 0 exactly where x @ w + b > 0
         gx = ops.matmul(g2, wd, transpose_b=True).reshape(xd.shape) if gx_ else None
         gw = ops.matmul(x2, g2, transpose_a=True) if gw_ else None
         gb = ops.reduce_sum(g2, axis=0) if gb_ else None
@@ -392,11 +392,27 @@ def activation(x, name: str, alpha=None):
         return x if isinstance(x, Tensor) else Tensor(_data(x))
     xd = _contiguous(_data(x))
     out = ops.activation(xd, name, alpha=alpha)
-
-    def backward(g):
-        return (ops.activation_backward(xd, _contiguous(g), name, alpha=alpha),)
+    if _from_output(name, alpha):
+        # f' from the output (sigmoid y (1 - y), tanh 1 - y^2, relu y > 0, ...): the rule keeps
+        # only `out`, not x, and skips the exp that recomputing f'(x) would cost.
+        def backward(g):
+            return (ops.activation_backward(out, _contiguous(g), name, alpha=alpha, from_output=True),)
+    else:
+        def backward(g):
+            return (ops.activation_backward(xd, _contiguous(g), name, alpha=alpha),)
 
     return Tensor._from_op(out, name, (_tensor_or_none(x),), backward)
+
+
+def _from_output(name, alpha):
+    """Whether activation()'s backward rule can work from the output (ops.ACTIVATIONS_FROM_OUTPUT;
+    leaky_relu and elu only with alpha >= 0)."""
+    if name not in ops.ACTIVATIONS_FROM_OUTPUT:
+        return False
+    if name in ("leaky_relu", "elu"):
+        a = ops.ACTIVATIONS[name][1] if alpha is None else float(alpha)
+        return a >= 0
+    return True
 
 
 def relu(x):

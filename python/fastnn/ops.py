@@ -124,6 +124,14 @@ ACTIVATIONS = {
 }
 
 
+# The activations whose derivative is a cheap function of their output y = f(x)
+# (csrc/fastnn/activation.h): activation_backward(y, ..., from_output=True).
+# gelu, gelu_tanh, silu/swish and softsign are not here.
+ACTIVATIONS_FROM_OUTPUT = frozenset({
+    "linear", "relu", "leaky_relu", "elu", "selu", "sigmoid", "hard_sigmoid", "tanh", "softplus", "exponential",
+})
+
+
 def _activation_code(op, name, alpha):
     try:
         code, default = ACTIVATIONS[name]
@@ -149,12 +157,31 @@ def activation(x, name: str, *, alpha=None, out=None):
     )
 
 
-def activation_backward(x, grad, name: str, *, alpha=None, out=None):
-    """``grad * f'(x)``: the gradient with respect to the activation's input ``x``."""
-    code, alpha = _activation_code("activation_backward", name, alpha)
+def activation_backward(x_or_y, grad, name: str, *, alpha=None, out=None, from_output=False):
+    """``grad * f'(x)``: the gradient with respect to the activation's input ``x``.
+
+    By default the first argument is the input ``x``. With ``from_output=True`` it is
+    the output ``y = f(x)`` and ``f'`` is computed from ``y`` (as PyTorch does for
+    sigmoid, tanh, relu, ...): cheaper (sigmoid's ``y (1 - y)`` needs no exp) and
+    autograd can drop ``x``. Only the kinds in ``ACTIVATIONS_FROM_OUTPUT`` have this
+    form, and leaky_relu / elu only with ``alpha >= 0`` (otherwise the sign of ``y``
+    no longer tells the sign of ``x``); other requests raise ``ValueError``.
+    """
+    op = "activation_backward"
+    code, alpha = _activation_code(op, name, alpha)
+    if from_output:
+        if name not in ACTIVATIONS_FROM_OUTPUT:
+            raise ValueError(
+                f"{op}: from_output=True is not supported for {name!r} (its derivative is not a cheap function "
+                f"of its output); supported: {', '.join(sorted(ACTIVATIONS_FROM_OUTPUT))}"
+            )
+        if name in ("leaky_relu", "elu") and not alpha >= 0:
+            raise ValueError(f"{op}: from_output=True needs alpha >= 0 for {name!r}, got {alpha} (with alpha < 0 "
+                             "the output's sign no longer tells the input's); pass the input x instead")
+    from_output = bool(from_output)
     return _launch(
-        "activation_backward", x, out, getattr(x, "shape", (0,)),
-        lambda dx, stream: _C.activation_backward(x, grad, dx, code, alpha, stream),
+        op, x_or_y, out, getattr(x_or_y, "shape", (0,)),
+        lambda dx, stream: _C.activation_backward(x_or_y, grad, dx, code, alpha, stream, from_output),
     )
 
 

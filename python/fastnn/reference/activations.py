@@ -102,3 +102,30 @@ def activation_backward(x, grad, name, alpha=0.0):
         return grad * DERIVATIVE[name](x, alpha)
     except KeyError:
         raise ValueError(f"activation_backward: unknown activation {name!r}") from None
+
+
+# f'(x) as a function of the output y = f(x), for the activations where that is
+# cheap (fastnn.ops.ACTIVATIONS_FROM_OUTPUT); the same formulas as the kernels.
+# leaky_relu and elu need alpha >= 0 (y > 0 exactly where x > 0).
+DERIVATIVE_FROM_OUTPUT: dict = {
+    "linear": lambda y, a: np.ones_like(y),
+    "relu": lambda y, a: (y > 0).astype(y.dtype),
+    "leaky_relu": lambda y, a: np.where(y > 0, 1, a).astype(y.dtype),
+    "elu": lambda y, a: np.where(y > 0, 1, y + a).astype(y.dtype),
+    "selu": lambda y, a: np.where(y > 0, SELU_SCALE, y + SELU_SCALE * SELU_ALPHA).astype(y.dtype),
+    "sigmoid": lambda y, a: y * (1 - y),
+    "hard_sigmoid": lambda y, a: np.where((y > 0) & (y < 1), 1 / 6, 0).astype(y.dtype),
+    "tanh": lambda y, a: (1 - y) * (1 + y),
+    "softplus": lambda y, a: -np.expm1(-y),
+    "exponential": lambda y, a: y.copy(),
+}
+
+
+def activation_backward_from_output(y, grad, name, alpha=0.0):
+    """``grad * f'(x)`` computed from the activation's output ``y = f(x)``."""
+    op = "activation_backward"
+    if name not in DERIVATIVE_FROM_OUTPUT:
+        raise ValueError(f"{op}: from_output=True is not supported for {name!r}")
+    if name in ("leaky_relu", "elu") and not alpha >= 0:
+        raise ValueError(f"{op}: from_output=True needs alpha >= 0 for {name!r}, got {alpha}")
+    return grad * DERIVATIVE_FROM_OUTPUT[name](y, alpha)
