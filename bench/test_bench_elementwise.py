@@ -86,9 +86,9 @@ def make_call(system, case, a, b):
             def call():
                 value = np.float32(L1) * np.abs(a, out=t).sum() + np.float32(L2) * np.multiply(a, a, out=t).sum()
                 np.sign(a, out=dw)
-                dw *= l1
+                np.multiply(dw, l1, out=dw)
                 np.multiply(a, l2x2, out=t)
-                dw += t
+                np.add(dw, t, out=dw)
                 return value
             return call
         if case.startswith("sum"):
