@@ -31,6 +31,7 @@ using namespace fastnn::bindings;
 namespace fastnn::bindings {
 void bind_elementwise(py::module_& m);  // elementwise.cpp
 void bind_loss(py::module_& m);         // loss.cpp
+void bind_penalty(py::module_& m);      // penalty.cpp
 }
 
 namespace {
@@ -584,5 +585,6 @@ PYBIND11_MODULE(_C, m) {
     });
 
     bind_elementwise(m);
+    bind_penalty(m);
     bind_loss(m);
 }

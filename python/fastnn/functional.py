@@ -23,7 +23,7 @@ __all__ = [
     "matmul", "linear", "sum", "mean", "reshape", "transpose", "getitem", "to_device",
     "activation", "relu", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "sigmoid",
     "hard_sigmoid", "tanh", "softplus", "softsign", "exponential", "softmax", "log_softmax",
-    "dropout",
+    "dropout", "penalty",
 ]
 
 
@@ -512,3 +512,18 @@ def dropout(x, rate: float, training: bool = True):
         return (ops.dropout_backward(_contiguous(g), float(rate), key, offset),)
 
     return Tensor._from_op(out, "dropout", (_tensor_or_none(x),), backward)
+
+
+# --------------------------------------------------------------------------- weight penalty
+
+def penalty(w, l1: float, l2: float):
+    """Keras' L1/L2 weight penalty ``l1 * sum(|w|) + l2 * sum(w**2)`` as a 0-d Tensor, one fused
+    kernel each way; the gradient is ``g * (l1 * sign(w) + 2 * l2 * w)`` with sign(0) = 0."""
+    wd = _contiguous(_data(w))
+    l1, l2 = float(l1), float(l2)
+    out = ops.penalty(wd, l1, l2)
+
+    def backward(g):
+        return (ops.penalty_backward(wd, _contiguous(g), l1, l2),)
+
+    return Tensor._from_op(out, "penalty", (_tensor_or_none(w),), backward)

@@ -464,6 +464,34 @@ def dropout_backward(grad, rate, key, offset, out=None):
                    lambda o, stream: _C.dropout_backward(grad, o, rate, key, offset, stream))
 
 
+# ---- weight penalty (csrc/fastnn/penalty.h) ---------------------------------------------------
+
+def _penalty_coefficient(op, name, value):
+    if isinstance(value, bool) or not isinstance(value, _Real):
+        raise TypeError(f"{op}: {name} must be a number >= 0, got {type(value).__name__}")
+    return float(value)  # the sign and finiteness are checked by the kernel
+
+
+def penalty(w, l1, l2, out=None):
+    """Keras' L1/L2 weight penalty ``l1 * sum(|w|) + l2 * sum(w**2)`` of a
+    float32 C-contiguous array, as a 0-d float32 array on w's device, in one
+    kernel. Accumulated in double in an order fixed by the size (the same for
+    any thread count, deterministic on the GPU), rounded to float32 once."""
+    l1 = _penalty_coefficient("penalty", "l1", l1)
+    l2 = _penalty_coefficient("penalty", "l2", l2)
+    return _launch("penalty", w, out, (), lambda o, stream: _C.penalty_forward(w, o, l1, l2, stream))
+
+
+def penalty_backward(w, grad, l1, l2, out=None):
+    """The gradient of :func:`penalty`: ``grad * (l1 * sign(w) + 2 * l2 * w)``
+    (sign(0) = 0, a subgradient), ``grad`` a 0-d float32 array on w's device
+    (read there: no host synchronisation). ``out`` may be ``w``."""
+    l1 = _penalty_coefficient("penalty_backward", "l1", l1)
+    l2 = _penalty_coefficient("penalty_backward", "l2", l2)
+    return _launch("penalty_backward", w, out, getattr(w, "shape", (0,)),
+                   lambda o, stream: _C.penalty_backward(w, grad, o, l1, l2, stream))
+
+
 # ---- losses (csrc/fastnn/loss.h) -------------------------------------------------------------
 # Keras loss function names (and aliases) -> kernel code.
 LOSSES = {

@@ -2,7 +2,8 @@
 
 A regularizer is called on a parameter Tensor and returns a scalar Tensor,
 ``l1 * sum(|w|) + l2 * sum(w^2)``, which a model adds to its loss; its gradient
-(``l1 * sign(w) + 2 * l2 * w``) flows through the ops it is made of.
+(``l1 * sign(w) + 2 * l2 * w``, sign(0) = 0) comes from one fused backward kernel
+(``fastnn.functional.penalty``).
 """
 
 from __future__ import annotations
@@ -40,16 +41,8 @@ class L1L2(Regularizer):
         self.l2 = _coefficient(type(self).__name__, "l2", l2)
 
     def __call__(self, weight):
-        penalty = None
-        if self.l1:
-            # |w| = max(w, -w); at w = 0 the two sides share the gradient: 0, a subgradient
-            penalty = F.multiply(F.sum(F.maximum(weight, F.negative(weight))), self.l1)
-        if self.l2:
-            term = F.multiply(F.sum(F.multiply(weight, weight)), self.l2)
-            penalty = term if penalty is None else F.add(penalty, term)
-        if penalty is None:
-            penalty = F.multiply(F.sum(weight), 0.0)
-        return penalty
+        # one fused kernel each way (fastnn.ops.penalty / penalty_backward)
+        return F.penalty(weight, self.l1, self.l2)
 
     def get_config(self) -> dict:
         return {"l1": self.l1, "l2": self.l2}

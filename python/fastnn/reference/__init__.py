@@ -10,8 +10,9 @@ from fastnn.reference.elementwise import binary, binary_backward, reduce_sum, su
 from fastnn.reference.gemm import gemm, matmul
 from fastnn.reference.losses import loss, loss_backward
 from fastnn.reference.optimizers import optimizer_step
+from fastnn.reference.penalty import penalty, penalty_backward
 from fastnn.reference.softmax import cross_entropy, softmax, softmax_backward
 
 __all__ = ["activation", "activation_backward", "activation_backward_from_output", "binary", "binary_backward", "cross_entropy", "dropout",
            "dropout_backward", "dropout_mask", "gemm", "loss", "loss_backward", "matmul", "optimizer_step",
-           "philox4x32_10", "reduce_sum", "softmax", "softmax_backward", "sum_to_shape"]
+           "penalty", "penalty_backward", "philox4x32_10", "reduce_sum", "softmax", "softmax_backward", "sum_to_shape"]
