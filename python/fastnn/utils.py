@@ -38,3 +38,13 @@ def to_categorical(y, num_classes=None, dtype="float32"):
     out = xp.zeros((flat.size, num_classes), dtype=dtype)
     out[xp.arange(flat.size), flat] = 1
     return out.reshape(shape + (num_classes,))
+
+
+def normalize(x, axis=-1, order=2):
+    """``x`` divided by its ``order``-norm along ``axis`` (rows of norm 0 stay 0), as
+    ``keras.utils.normalize``."""
+    xp = array_module(x)
+    x = xp.asarray(x)
+    norm = xp.linalg.norm(x, ord=order, axis=axis, keepdims=True)
+    norm = xp.where(norm == 0, 1, norm)
+    return x / norm

@@ -2,8 +2,8 @@
 
 ``load_sample()`` reads the small real subset shipped inside the package (the first 20,000
 training and first 2,000 test digits of the official files; attribution in
-``data/MNIST_SAMPLE.md``), so a fresh install trains with no network. ``load_data(path)`` reads
-the four official IDX files from a directory.
+``data/MNIST_SAMPLE.md``), so a fresh install trains with no network. ``load_data()`` finds the
+four official IDX files (a path, ``$FASTNN_DATA``, the cache, or a verified download).
 
 Both return ``(x_train, y_train), (x_test, y_test)``: uint8 images of shape (n, 28, 28) and
 uint8 labels of shape (n,), as ``keras.datasets.mnist.load_data()`` does.
@@ -31,8 +31,11 @@ def read_idx(path) -> np.ndarray:
     """An IDX file (optionally gzip-compressed) as a uint8 array of its stated shape."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        raw = fh.read()
+    try:
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except (EOFError, gzip.BadGzipFile) as exc:  # a truncated or damaged .gz
+        raise ValueError(f"mnist: {path} is damaged: {exc}") from None
     if len(raw) < 8 or raw[0] != 0 or raw[1] != 0:
         raise ValueError(f"mnist: {path} is not an IDX file (bad magic number)")
     if raw[2] != 0x08:
@@ -47,31 +50,31 @@ def read_idx(path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def _find_dir(path):
-    """The directory holding the four IDX files: ``path``, else ``$FASTNN_DATA/mnist`` or
-    ``$FASTNN_DATA``."""
-    candidates = []
-    if path is not None:
-        candidates.append(Path(path))
-    elif os.environ.get("FASTNN_DATA"):
-        root = Path(os.environ["FASTNN_DATA"])
-        candidates += [root / "mnist", root]
-    for cand in candidates:
-        if all((cand / name).is_file() for name in FILES.values()):
-            return cand
-    where = ", ".join(str(c) for c in candidates) or "nowhere (no path given and FASTNN_DATA unset)"
-    raise FileNotFoundError(
-        f"mnist.load_data: the four MNIST files ({', '.join(FILES.values())}) were not found in "
-        f"{where}. Pass path=DIR, or set FASTNN_DATA to a directory holding them (or a mnist/ "
-        "folder of them); fastnn.datasets.mnist.load_sample() needs no files.")
+# The official files' SHA-256 (the gz MD5s match the values LeCun et al. published; see
+# ../shared/data/mnist/SOURCE.md where the project's copy was checked).
+DIGESTS = {
+    "train-images-idx3-ubyte.gz": ("sha256", "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
+    "train-labels-idx1-ubyte.gz": ("sha256", "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
+    "t10k-images-idx3-ubyte.gz": ("sha256", "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
+    "t10k-labels-idx1-ubyte.gz": ("sha256", "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+}
+MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://yann.lecun.com/exdb/mnist/")
 
 
-def load_data(path=None):
-    """``(x_train, y_train), (x_test, y_test)`` from the official IDX files in ``path`` (or
-    ``$FASTNN_DATA``)."""
-    folder = _find_dir(path)
-    arrays = {key: read_idx(folder / name) for key, name in FILES.items()}
+def read_dataset(folder, files=FILES):
+    """``(x_train, y_train), (x_test, y_test)`` from the four IDX files in ``folder``."""
+    arrays = {key: read_idx(Path(folder) / name) for key, name in files.items()}
     return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+
+
+def load_data(path=None, download: bool = True):
+    """``(x_train, y_train), (x_test, y_test)`` as Keras returns them, from the official IDX
+    files found in ``path``, else ``$FASTNN_DATA`` (or its ``mnist/`` folder), else the
+    per-user cache (``fastnn.datasets._files.cache_dir()``), else downloaded into that cache
+    with SHA-256 verification. ``load_sample()`` needs no files at all."""
+    from fastnn.datasets._files import find
+
+    return read_dataset(find("mnist", DIGESTS, MIRRORS, path=path, download=download))
 
 
 def load_sample():
@@ -84,7 +87,7 @@ def load_sample():
 def make_sample(source_dir, destination=SAMPLE_FILE) -> Path:
     """Rebuilds the embedded sample from the official files (run once by a developer:
     ``python -m fastnn.datasets.mnist ../shared/data/mnist``)."""
-    (x_train, y_train), (x_test, y_test) = load_data(source_dir)
+    (x_train, y_train), (x_test, y_test) = load_data(source_dir, download=False)
     destination = Path(destination)
     tmp = destination.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, x_train=x_train[:SAMPLE_TRAIN], y_train=y_train[:SAMPLE_TRAIN],
