@@ -63,18 +63,34 @@ def run_backward(root, grad=None) -> None:
         grad = xp.asarray(grad, dtype=root.data.dtype)
         _check_grad(root, grad)
 
-    pending = {id(root): grad}
+    # pending[id] = (gradient, owned): "owned" arrays were made for this pass (a kernel's
+    # fresh output or a sum); the caller's grad, a gradient a rule passed through unchanged
+    # and views of either are borrowed, and are copied before they become someone's .grad.
+    pending = {id(root): (grad, False)}
     for tensor in _topological_order(root):
-        g = pending.pop(id(tensor), None)
-        if g is None:
+        entry = pending.pop(id(tensor), None)
+        if entry is None:
             continue
+        g, owned = entry
         node = tensor._node
         if node is None or tensor._retains_grad:
-            tensor.grad = _accumulate(tensor.grad, g)
+            if tensor.grad is not None:
+                tensor.grad = _leaf_grad(_accumulate(tensor.grad, g), True)
+            else:
+                tensor.grad = _leaf_grad(g, owned)
         if node is None:
             continue
         input_grads = node.backward(g)
         for inp, ig in zip(node.inputs, input_grads):
             if inp is None or ig is None:
                 continue
-            pending[id(inp)] = _accumulate(pending.get(id(inp)), ig)
+            ig_owned = ig is not g and getattr(ig, "base", None) is None
+            prev = pending.get(id(inp))
+            pending[id(inp)] = (ig, ig_owned) if prev is None else (_accumulate(prev[0], ig), True)
+
+
+def _leaf_grad(g, owned):
+    """What ``.grad`` holds: a C-contiguous array of its own (the optimizers read it as one)."""
+    if owned and g.flags.c_contiguous:
+        return g
+    return array_module(g).array(g, order="C", copy=True)

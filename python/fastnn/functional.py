@@ -39,6 +39,15 @@ def _data(x):
     return arr.astype(np.float32) if arr.dtype != np.float32 else arr
 
 
+def _float_operand(x):
+    """An arithmetic operand: integer / boolean tensors (labels, masks) act as float32
+    constants, as arrays of those types do."""
+    d = _data(x)
+    if isinstance(x, Tensor) and d.dtype != np.float32:
+        return d.astype(np.float32)
+    return d
+
+
 def _contiguous(arr):
     """Kernels read C-contiguous arrays (matmul also reads transposed views in place)."""
     if isinstance(arr, float) or arr.flags.c_contiguous:
@@ -73,7 +82,7 @@ def _normalize_axes(axis, ndim, op):
     axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
     norm = []
     for a in axes:
-        if not isinstance(a, numbers.Integral) or not -ndim <= a < max(ndim, 1):
+        if not isinstance(a, numbers.Integral) or not -ndim <= a < ndim:
             raise ValueError(f"{op}: axis {a!r} is out of range for a tensor of {ndim} dimensions")
         norm.append(int(a) % max(ndim, 1))
     if len(set(norm)) != len(norm):
@@ -95,7 +104,7 @@ def _binary_grad(op, side, grad, a, b):
 def _binary(op, a, b):
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         a, b = Tensor(_data(a)), b  # constants only: still return a Tensor
-    ad, bd = _contiguous(_data(a)), _contiguous(_data(b))
+    ad, bd = _contiguous(_float_operand(a)), _contiguous(_float_operand(b))
     out = ops.binary(op, ad, bd)
     grad_a, grad_b = _wants_grad(a), _wants_grad(b)
 
@@ -158,10 +167,12 @@ def power(x, exponent):
 
 # --------------------------------------------------------------------------- matrix products
 
-def _as_matrix(arr, op, arg):
-    if arr.ndim < 1:
-        raise ValueError(f"{op}: argument '{arg}' must have at least 1 dimension, got a scalar")
-    return arr
+def _gemm_operand(arr):
+    """The GEMM reads row-major arrays and their transposes in place; other strided views
+    (``x[:, ::2]``) are copied first."""
+    if arr.flags.c_contiguous or (arr.ndim == 2 and arr.flags.f_contiguous):
+        return arr
+    return array_module(arr).ascontiguousarray(arr)
 
 
 def matmul(a, b):
@@ -176,8 +187,8 @@ def matmul(a, b):
     if ad.ndim == 0 or bd.ndim == 0:
         raise ValueError("matmul: operands must have at least 1 dimension")
     a_vec, b_vec = ad.ndim == 1, bd.ndim == 1
-    a2 = ad.reshape(1, -1) if a_vec else ad
-    b2 = bd.reshape(-1, 1) if b_vec else bd
+    a2 = _gemm_operand(ad.reshape(1, -1) if a_vec else ad)
+    b2 = _gemm_operand(bd.reshape(-1, 1) if b_vec else bd)
     lead = tuple(a2.shape[:-1])
     if a2.ndim > 2:
         a2 = _contiguous(a2).reshape(-1, a2.shape[-1])
@@ -221,7 +232,8 @@ def linear(x, w, b=None, activation=None):
     if bd is not None and tuple(bd.shape) != (wd.shape[1],):
         raise ValueError(f"linear: b must have shape ({wd.shape[1]},), got {tuple(bd.shape)}")
     lead = tuple(xd.shape[:-1])
-    x2 = _contiguous(xd).reshape(-1, xd.shape[-1]) if xd.ndim != 2 else xd
+    x2 = _contiguous(xd).reshape(-1, xd.shape[-1]) if xd.ndim != 2 else _gemm_operand(xd)
+    wd = _gemm_operand(wd)
     y2 = ops.matmul(x2, wd, bias=bd, activation=fused)
     y = y2.reshape(lead + (wd.shape[1],))
     gx_, gw_, gb_ = _wants_grad(x), _wants_grad(w), _wants_grad(b)

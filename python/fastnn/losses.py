@@ -21,7 +21,7 @@ from fastnn import ops
 from fastnn.backend import array_module, is_cuda_array
 from fastnn.tensor import Tensor
 
-REDUCTIONS = ("mean", "sum_over_batch_size", "sum", "none")
+REDUCTIONS = ("mean", "sum_over_batch_size", "sum", "none", None)  # None: Keras 3's "none"
 _ONE_HOT_KINDS = ("categorical_crossentropy",)
 
 
@@ -85,24 +85,34 @@ def _sparse_labels(op, y_true, y_pred):
         raise ValueError(f"{op}: y_true must hold one integer label per sample, shape {rows_shape}, "
                          f"got {tuple(y_true.shape)} (y_pred {tuple(y_pred.shape)})")
     if y_true.dtype.kind == "f":
+        xp = array_module(y_true)
+        if y_true.size and not bool(xp.all(y_true == xp.floor(y_true))):  # NaN, inf, 2.5
+            raise ValueError(f"{op}: y_true holds float labels that are not whole numbers (NaN, inf or "
+                             "fractions); class labels must be integers")
         y_true = y_true.astype(np.int64)  # Keras casts float labels
     elif y_true.dtype.kind not in "iu":
         raise TypeError(f"{op}: y_true must hold integer class labels, got dtype {y_true.dtype}")
     elif y_true.dtype not in (np.int32, np.int64):
         y_true = y_true.astype(np.int64)
-    return y_true.reshape(-1)
+    return y_true
 
 
 def _weights(sample_weight, rows_shape, like, op):
+    """sample_weight broadcast to the per-sample losses, after Keras' rank matching (a weight of
+    shape (batch,) against losses (batch, steps) weighs each sample's steps alike)."""
     if sample_weight is None:
         return None
     w = _true_array(sample_weight, like, op).astype(np.float32, copy=False)
+    if w.ndim > len(rows_shape) and w.shape[-1] == 1:
+        w = w.reshape(w.shape[:-1])
+    while w.ndim < len(rows_shape):
+        w = w.reshape(tuple(w.shape) + (1,))
     try:
-        np.broadcast_shapes(tuple(w.shape), rows_shape)
+        if np.broadcast_shapes(tuple(w.shape), rows_shape) != rows_shape:
+            raise ValueError
     except ValueError:
-        raise ValueError(f"{op}: sample_weight of shape {tuple(w.shape)} does not broadcast to the "
+        raise ValueError(f"{op}: sample_weight of shape {tuple(np.shape(sample_weight))} does not match the "
                          f"per-sample losses of shape {rows_shape}") from None
-    w = w.reshape(tuple(w.shape) + (1,) * (len(rows_shape) - w.ndim)) if w.ndim < len(rows_shape) else w
     if tuple(w.shape) != rows_shape:
         out = array_module(w).empty(rows_shape, dtype=np.float32)
         out[...] = w
@@ -121,8 +131,10 @@ def _check_finite(op, arrays):
 def _loss(kind, y_true, y_pred, *, reduction="mean", sample_weight=None, from_logits=False,
           label_smoothing=0.0, delta=1.0, check_finite=False):
     op = kind
+    if reduction is None:
+        reduction = "none"
     if reduction not in REDUCTIONS:
-        raise ValueError(f"{op}: reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
+        raise ValueError(f"{op}: reduction must be one of mean, sum_over_batch_size, sum, none, got {reduction!r}")
     yp = _pred_array(y_pred, op)
     yt = _true_array(y_true, yp, op)
     rows_shape = tuple(yp.shape[:-1])
@@ -145,7 +157,7 @@ def _loss(kind, y_true, y_pred, *, reduction="mean", sample_weight=None, from_lo
             _check_finite(op, [("y_pred", yp), ("y_true", yt)])
         classes = yp.shape[-1]
         logits2 = yp.reshape(-1, classes)
-        targets = yt if kind == "sparse_categorical_crossentropy" else yt.reshape(-1, classes)
+        targets = yt.reshape(-1) if kind == "sparse_categorical_crossentropy" else yt.reshape(-1, classes)
         try:
             rows, dlogits = ops.softmax_cross_entropy(logits2, targets, label_smoothing=float(label_smoothing))
         except ValueError as exc:  # name the loss the user called, not only the kernel
@@ -264,8 +276,8 @@ class Loss:
 
     def __init__(self, reduction="sum_over_batch_size", name=None, **options):
         if reduction not in REDUCTIONS:
-            raise ValueError(f"{type(self).__name__}: reduction must be one of {', '.join(REDUCTIONS)}, "
-                             f"got {reduction!r}")
+            raise ValueError(f"{type(self).__name__}: reduction must be one of mean, sum_over_batch_size, "
+                             f"sum, none, got {reduction!r}")
         self.reduction = reduction
         self.name = name or self.keras_name
         self.options = options
@@ -351,6 +363,8 @@ _CLASSES = {cls.__name__: cls for cls in (MeanSquaredError, MeanAbsoluteError, H
 def get(identifier):
     """A loss from a Keras name (``"mse"``, ``"categorical_crossentropy"``, ...), a class name
     (``"MeanSquaredError"``), a Loss object or any callable(y_true, y_pred)."""
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier()
     if callable(identifier):
         return identifier
     if isinstance(identifier, str):

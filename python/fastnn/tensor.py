@@ -6,8 +6,11 @@ op's name. ``backward()`` walks these nodes from the output in reverse topologic
 each rule once with the summed gradient of its output, and accumulates into ``.grad`` of the
 leaves that require it, so a tensor used twice gets the sum of both paths.
 
-Gradients are never written in place: a rule may hand the gradient it received straight to an
-input (addition does), so ``.grad`` can be shared, and accumulating makes a new array.
+Gradients are never written in place, and ``.grad`` is always an array of its own.
+
+What the forward saved is the arrays themselves, not copies (NumPy has no version counters): an
+array changed in place between the forward and ``backward()`` -- ``w.data[...] = ...``, or an
+optimizer step -- changes the gradient too. Call ``backward()`` before updating the parameters.
 """
 
 from __future__ import annotations
@@ -26,9 +29,17 @@ def is_grad_enabled() -> bool:
 
 
 class _GradMode:
-    """Base of ``no_grad`` / ``enable_grad``: a context manager and a decorator."""
+    """Base of ``no_grad`` / ``enable_grad``: a context manager and a decorator (with or without
+    parentheses; generator functions run each step in the mode)."""
 
     _enabled: bool
+
+    def __new__(cls, fn=None):
+        self = super().__new__(cls)
+        return self(fn) if callable(fn) else self  # bare @no_grad
+
+    def __init__(self, fn=None):
+        pass
 
     def __enter__(self):
         self._previous = is_grad_enabled()
@@ -41,10 +52,35 @@ class _GradMode:
 
     def __call__(self, fn):
         import functools
+        import inspect
+
+        mode = type(self)
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def generator(*args, **kwargs):
+                gen = fn(*args, **kwargs)
+                try:
+                    with mode():
+                        response = gen.send(None)
+                    while True:
+                        try:
+                            request = yield response
+                        except GeneratorExit:
+                            gen.close()
+                            raise
+                        except BaseException as exc:  # thrown in: forward it, in the mode
+                            with mode():
+                                response = gen.throw(exc)
+                        else:
+                            with mode():
+                                response = gen.send(request)
+                except StopIteration as stop:
+                    return stop.value
+            return generator
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with type(self)():
+            with mode():
                 return fn(*args, **kwargs)
         return wrapper
 
@@ -176,7 +212,15 @@ class Tensor:
 
     def __array__(self, dtype=None, copy=None):
         arr = self.numpy()
-        return arr if dtype is None else arr.astype(dtype)
+        if dtype is not None and arr.dtype != dtype:
+            return arr.astype(dtype)
+        return arr.copy() if copy else arr
+
+    def __bool__(self) -> bool:
+        if self.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous (use .any() or .all() "
+                             "on .numpy())")
+        return bool(self.item())
 
     def item(self) -> float:
         if self.size != 1:
@@ -296,8 +340,11 @@ class Tensor:
         return self.reshape(*shape)
 
     def flatten(self, start_dim: int = 0):
-        lead = self.shape[:start_dim % max(self.ndim, 1)] if self.ndim else ()
-        return F.reshape(self, lead + (-1,))
+        """Axes from ``start_dim`` on merged into one (PyTorch's ``flatten(start_dim)``)."""
+        ndim = max(self.ndim, 1)
+        if not -ndim <= start_dim < ndim:
+            raise ValueError(f"flatten: start_dim {start_dim} is out of range for a tensor of {self.ndim} dimensions")
+        return F.reshape(self, self.shape[:start_dim % ndim] + (-1,))
 
     def transpose(self, *axes):
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
@@ -351,7 +398,7 @@ def tensor(data, requires_grad: bool = False, dtype=None, device: str | None = N
     """``Tensor(data, ...)``, placed on ``device`` when given."""
     t = Tensor(data, requires_grad=requires_grad, dtype=dtype)
     if device is not None and device != t.device and not (device == "cuda" and t.device.startswith("cuda")):
-        t = Tensor(F.to_device(t, device).data, requires_grad=requires_grad)
+        t = Tensor(F.to_device(t, device).data, requires_grad=requires_grad, dtype=dtype)
     return t
 
 

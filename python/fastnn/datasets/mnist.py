@@ -12,7 +12,9 @@ uint8 labels of shape (n,), as ``keras.datasets.mnist.load_data()`` does.
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +36,7 @@ def read_idx(path) -> np.ndarray:
     try:
         with opener(path, "rb") as fh:
             raw = fh.read()
-    except (EOFError, gzip.BadGzipFile) as exc:  # a truncated or damaged .gz
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:  # a truncated or damaged .gz
         raise ValueError(f"mnist: {path} is damaged: {exc}") from None
     if len(raw) < 8 or raw[0] != 0 or raw[1] != 0:
         raise ValueError(f"mnist: {path} is not an IDX file (bad magic number)")
@@ -43,11 +45,12 @@ def read_idx(path) -> np.ndarray:
     ndim = raw[3]
     header = 4 + 4 * ndim
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    count = int(np.prod(shape)) if shape else 1
+    count = math.prod(shape)
     if len(raw) != header + count:
         raise ValueError(f"mnist: {path} is truncated or padded: its header says {shape} "
                          f"({header + count} bytes), the file has {len(raw)} bytes")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+    # a bytearray makes the arrays writable (users shuffle x_train in place, as with Keras)
+    return np.frombuffer(bytearray(raw), dtype=np.uint8, offset=header).reshape(shape)
 
 
 # The official files' SHA-256 (the gz MD5s match the values LeCun et al. published; see
