@@ -13,6 +13,8 @@ from fastnn.random import manual_seed
 from fastnn.tensor import Parameter, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
 from fastnn import functional, losses, regularizers, datasets  # noqa: E402,I001  (build on Tensor)
 from fastnn import initializers, optimizers, random, schedules, utils  # noqa: E402,I001
+from fastnn import layers, metrics, models  # noqa: E402,I001  (build on the above)
+from fastnn.models import Sequential  # noqa: E402
 from fastnn.info import info
 from fastnn.ops import (
     activation,
@@ -49,6 +51,10 @@ __all__ = [
     "datasets",
     "enable_grad",
     "functional",
+    "layers",
+    "metrics",
+    "models",
+    "Sequential",
     "initializers",
     "optimizers",
     "random",

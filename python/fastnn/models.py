@@ -1,0 +1,437 @@
+"""Keras-style models (DESIGN.md §2): ``Model`` (compile / fit / evaluate / predict /
+train_on_batch / get_weights / set_weights / summary) and ``Sequential``.
+
+Training is eager: each step runs the model on a batch of Tensors, adds the layers'
+regularization penalties to the compiled loss, calls ``backward()`` and one fused optimizer
+step. The logged ``loss`` and metrics are sample-weighted means over the epoch, as Keras
+reports them; ``val_*`` entries come from ``evaluate`` on the validation data.
+
+Progress display: for now ``verbose >= 1`` prints one line per epoch. Keras' per-step progress bar
+(verbose=1) through a well-kept progress library is a later step of issue 4, as are callbacks,
+class_weight / sample_weight, save / load, the functional API and ``to(device)``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import sys
+import time
+
+import numpy as np
+
+from fastnn import losses as _losses
+from fastnn import metrics as _metrics
+from fastnn import optimizers as _optimizers
+from fastnn import random as _random
+from fastnn.layers.base import Layer
+from fastnn.layers.core import InputLayer, _fmt
+from fastnn.tensor import Tensor, no_grad
+
+__all__ = ["History", "Model", "Sequential"]
+
+
+class History:
+    """What ``fit`` returns: ``history`` maps each logged name ("loss", "accuracy", "val_loss",
+    "val_accuracy", ...) to its per-epoch values; ``epoch`` lists the epoch indices."""
+
+    def __init__(self, model=None, params=None):
+        self.model = model
+        self.params = params or {}
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+
+    def _append(self, epoch, logs):
+        self.epoch.append(epoch)
+        for k, v in logs.items():
+            self.history.setdefault(k, []).append(v)
+
+    def __repr__(self):
+        return f"<History epochs={len(self.epoch)} keys={list(self.history)}>"
+
+
+def _x_array(x, what):
+    if isinstance(x, Tensor):
+        x = x.numpy()
+    if x is None:
+        raise ValueError(f"{what}: x is None")
+    x = np.asarray(x)
+    if x.dtype != np.float32:
+        if x.dtype.kind not in "fiub":
+            raise TypeError(f"{what}: x must hold numbers, got dtype {x.dtype}")
+        x = x.astype(np.float32)
+    if x.ndim == 0:
+        raise ValueError(f"{what}: x must have a batch axis, got a scalar")
+    return x
+
+
+def _y_array(y, what):
+    if isinstance(y, Tensor):
+        y = y.numpy()
+    if y is None:
+        raise ValueError(f"{what}: y is None (models without targets are not supported yet)")
+    y = np.asarray(y)
+    if y.ndim == 0:
+        raise ValueError(f"{what}: y must have a batch axis, got a scalar")
+    return y
+
+
+def _check_lengths(x, y, what):
+    if len(x) != len(y):
+        raise ValueError(f"{what}: data cardinality is ambiguous: x has {len(x)} samples but y has {len(y)}; "
+                         "make sure they hold the same number of samples")
+    if len(x) == 0:
+        raise ValueError(f"{what}: no samples (x and y are empty)")
+
+
+def _batch_size(batch_size, what):
+    if batch_size is None:
+        return 32
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size <= 0:
+        raise ValueError(f"{what}: batch_size must be a positive int, got {batch_size!r}")
+    return int(batch_size)
+
+
+def _verbose(verbose):
+    return 1 if verbose == "auto" else int(verbose)
+
+
+def _no_support(what, **given):
+    for name, value in given.items():
+        if value is not None:
+            raise NotImplementedError(f"{what}: {name} is not supported yet")
+
+
+class Model(Layer):
+    """A layer with a training loop. Subclass it with a ``call(x, training=False)`` (layers set as
+    attributes are tracked), or use ``Sequential``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.optimizer = None
+        self.loss = None
+        self._compiled = False
+        self._metric_specs: list = []
+        self._metric_fns = None  # resolved at the first batch (the shapes pick "accuracy")
+        self.stop_training = False
+
+    # ------------------------------------------------------------------ compile
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
+                run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
+        """``optimizer``: a name ("adam", ...) or an optimizer; ``loss``: a name, a Loss object or a
+        callable(y_true, y_pred); ``metrics``: a list of names ("accuracy", ...) or callables."""
+        _no_support("compile", loss_weights=loss_weights, weighted_metrics=weighted_metrics)
+        self.optimizer = _optimizers.get(optimizer)
+        self.loss = None if loss is None else _losses.get(loss)
+        if metrics is None:
+            metrics = []
+        elif isinstance(metrics, (str, dict)) or callable(metrics):
+            if isinstance(metrics, dict):
+                raise NotImplementedError("compile: per-output metrics (a dict) are not supported yet")
+            metrics = [metrics]
+        specs = []
+        for m in metrics:
+            fn = _metrics.get(m)  # raises on unknown names now, not at the first batch
+            name = m if isinstance(m, str) else getattr(m, "name", None) or getattr(m, "__name__", type(m).__name__)
+            specs.append((name, fn))
+        self._metric_specs = specs
+        self._metric_fns = None
+        self._compiled = True
+
+    @property
+    def metrics_names(self) -> list:
+        return ["loss"] + [name for name, _ in self._metric_specs]
+
+    def _assert_compiled(self, what):
+        if not self._compiled:
+            raise ValueError(f"{what}: you must call compile() before using the model (model {self.name!r})")
+        if self.loss is None:
+            raise ValueError(f"{what}: the model was compiled without a loss; call compile(loss=...)")
+
+    def _resolve_metrics(self, y, y_pred):
+        if self._metric_fns is None:
+            self._metric_fns = [
+                (name, fn if fn is not None else _metrics.resolve_accuracy(y.shape, y_pred.shape, self.loss))
+                for name, fn in self._metric_specs]
+        return self._metric_fns
+
+    # ------------------------------------------------------------------ steps
+    def _loss_value(self, y, y_pred):
+        loss = self.loss(y, y_pred)
+        for penalty in self.losses:
+            loss = loss + penalty
+        return loss
+
+    def _metric_sums(self, y, y_pred):
+        return [float(np.sum(fn(y, y_pred.data))) for _, fn in self._resolve_metrics(y, y_pred)]
+
+    def _train_step(self, xb, yb):
+        params = self.trainable_weights
+        y_pred = self(Tensor(xb), training=True)
+        loss = self._loss_value(yb, y_pred)
+        for p in params:
+            p.grad = None
+        loss.backward()
+        self.optimizer.step(params)
+        return float(loss.item()), self._metric_sums(yb, y_pred)
+
+    def _test_step(self, xb, yb):
+        with no_grad():
+            y_pred = self(Tensor(xb), training=False)
+            loss = self._loss_value(yb, y_pred)
+        return float(loss.item()), self._metric_sums(yb, y_pred)
+
+    def _logs(self, loss_sum, metric_sums, count, prefix=""):
+        logs = {prefix + "loss": loss_sum / count}
+        for (name, _), total in zip(self._metric_specs, metric_sums):
+            logs[prefix + name] = total / count
+        return logs
+
+    def _run_test(self, x, y, batch_size):
+        loss_sum, metric_sums = 0.0, [0.0] * len(self._metric_specs)
+        for start in range(0, len(x), batch_size):
+            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+            loss, sums = self._test_step(xb, yb)
+            loss_sum += loss * len(xb)
+            metric_sums = [a + b for a, b in zip(metric_sums, sums)]
+        return self._logs(loss_sum, metric_sums, len(x))
+
+    # ------------------------------------------------------------------ fit / evaluate / predict
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
+        """Trains for ``epochs`` epochs; returns a ``History``. ``validation_split`` holds out the
+        LAST fraction of x and y (before any shuffling), as Keras does; ``validation_data``
+        ``(x_val, y_val)`` overrides it. ``shuffle`` reorders the training samples each epoch
+        (from ``fastnn.manual_seed``'s generator)."""
+        self._assert_compiled("fit")
+        _no_support("fit", callbacks=callbacks or None, class_weight=class_weight, sample_weight=sample_weight,
+                    steps_per_epoch=steps_per_epoch, validation_steps=validation_steps)
+        batch_size = _batch_size(batch_size, "fit")
+        val_batch = _batch_size(validation_batch_size or batch_size, "fit")
+        verbose = _verbose(verbose)
+        x, y = _x_array(x, "fit"), _y_array(y, "fit")
+        _check_lengths(x, y, "fit")
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("fit: validation_data must be a tuple (x_val, y_val)")
+            if len(validation_data) == 3 and validation_data[2] is not None:
+                raise NotImplementedError("fit: validation sample weights are not supported yet")
+            x_val, y_val = _x_array(validation_data[0], "fit"), _y_array(validation_data[1], "fit")
+            _check_lengths(x_val, y_val, "fit (validation_data)")
+        elif validation_split:
+            if not isinstance(validation_split, numbers.Real) or not 0.0 < float(validation_split) < 1.0:
+                raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
+            split_at = int(math.floor(len(x) * (1.0 - float(validation_split))))
+            if split_at == 0 or split_at == len(x):
+                raise ValueError(f"fit: validation_split={validation_split} leaves no training or no validation "
+                                 f"samples out of {len(x)}")
+            x, x_val = x[:split_at], x[split_at:]
+            y, y_val = y[:split_at], y[split_at:]
+        else:
+            x_val = y_val = None
+        if shuffle not in (True, False):
+            raise ValueError(f"fit: shuffle must be True or False, got {shuffle!r}")
+        n = len(x)
+        steps = -(-n // batch_size)
+        history = History(self, {"verbose": verbose, "epochs": epochs, "steps": steps})
+        self.history = history
+        self.stop_training = False
+        for epoch in range(int(initial_epoch), int(epochs)):
+            start_time = time.perf_counter()
+            order = _random.generator().permutation(n) if shuffle else None
+            loss_sum, metric_sums = 0.0, [0.0] * len(self._metric_specs)
+            for start in range(0, n, batch_size):
+                if order is None:
+                    xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+                else:
+                    idx = order[start:start + batch_size]
+                    xb, yb = x[idx], y[idx]
+                loss, sums = self._train_step(xb, yb)
+                loss_sum += loss * len(xb)
+                metric_sums = [a + b for a, b in zip(metric_sums, sums)]
+            logs = self._logs(loss_sum, metric_sums, n)
+            if x_val is not None and (epoch + 1) % int(validation_freq) == 0:
+                logs.update({"val_" + k: v for k, v in self._run_test(x_val, y_val, val_batch).items()})
+            history._append(epoch, logs)
+            if verbose >= 1:
+                # one line per epoch for now; the Keras progress bar (verbose=1) comes with a
+                # progress library in a later step of issue 4
+                seconds = time.perf_counter() - start_time
+                line = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+                print(f"Epoch {epoch + 1}/{epochs}\n{steps}/{steps} - {seconds:.1f}s - {line}", file=sys.stdout,
+                      flush=True)
+            if self.stop_training:
+                break
+        return history
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False):
+        """The loss (a float) when no metrics were compiled, else ``[loss, *metrics]``; a dict with
+        ``return_dict=True``. Includes the layers' regularization penalties, as Keras does."""
+        self._assert_compiled("evaluate")
+        _no_support("evaluate", sample_weight=sample_weight, steps=steps, callbacks=callbacks)
+        x, y = _x_array(x, "evaluate"), _y_array(y, "evaluate")
+        _check_lengths(x, y, "evaluate")
+        logs = self._run_test(x, y, _batch_size(batch_size, "evaluate"))
+        if _verbose(verbose) >= 1:
+            print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()), flush=True)
+        return self._return(logs, return_dict)
+
+    def _return(self, logs, return_dict):
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """The model's outputs for ``x`` (inference mode: dropout off) as one NumPy array."""
+        _no_support("predict", steps=steps, callbacks=callbacks)
+        x = _x_array(x, "predict")
+        batch_size = _batch_size(batch_size, "predict")
+        outs = []
+        with no_grad():
+            for start in range(0, len(x), batch_size):
+                outs.append(self(Tensor(x[start:start + batch_size]), training=False).numpy())
+        if not outs:
+            raise ValueError("predict: x holds no samples")
+        return np.concatenate(outs, axis=0)
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One gradient step on this batch; returns its loss (and metrics, as ``evaluate`` does)."""
+        self._assert_compiled("train_on_batch")
+        _no_support("train_on_batch", sample_weight=sample_weight, class_weight=class_weight)
+        x, y = _x_array(x, "train_on_batch"), _y_array(y, "train_on_batch")
+        _check_lengths(x, y, "train_on_batch")
+        loss, sums = self._train_step(x, y)
+        return self._return(self._logs(loss * len(x), sums, len(x)), return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """The loss (and metrics) on this batch, without training."""
+        self._assert_compiled("test_on_batch")
+        _no_support("test_on_batch", sample_weight=sample_weight)
+        x, y = _x_array(x, "test_on_batch"), _y_array(y, "test_on_batch")
+        _check_lengths(x, y, "test_on_batch")
+        loss, sums = self._test_step(x, y)
+        return self._return(self._logs(loss * len(x), sums, len(x)), return_dict)
+
+    def predict_on_batch(self, x):
+        with no_grad():
+            return self(Tensor(_x_array(x, "predict_on_batch")), training=False).numpy()
+
+    # ------------------------------------------------------------------ summary
+    def _summary_rows(self):
+        return [(f"{l.name} ({type(l).__name__})", l.output_shape, l.count_params()) for l in self._layers
+                if not isinstance(l, InputLayer)]
+
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
+                layer_range=None):
+        """Prints the layer table: name (type), output shape, parameter count; then the totals."""
+        if not self.built:
+            raise ValueError(f"summary: the model {self.name!r} has not been built yet. Build it by calling "
+                             "build(input_shape), by calling it on a batch of data, or by giving the first "
+                             "layer an input_shape (or starting with Input(shape))")
+        print_fn = print_fn or (lambda s: print(s))
+        width = line_length or 80
+        cols = [int(width * 0.45), int(width * 0.33)]
+        rows = self._summary_rows()
+
+        def line(a, b, c):
+            return f"{a:<{cols[0]}}{b:<{cols[1]}}{c:>{width - cols[0] - cols[1]}}"
+
+        out = [f'Model: "{self.name}"', "_" * width, line(" Layer (type)", "Output Shape", "Param #"), "=" * width]
+        for i, (name, shape, count) in enumerate(rows):
+            out.append(line(" " + name, "?" if shape is None else _fmt(shape), f"{count:,}"))
+            out.append(("=" if i == len(rows) - 1 else "_") * width)
+        if not rows:
+            out.append("=" * width)
+        total = self.count_params()
+        trainable = int(sum(p.size for p in self.trainable_weights))
+        out += [f"Total params: {total:,} ({_size(total)})", f"Trainable params: {trainable:,} ({_size(trainable)})",
+                f"Non-trainable params: {total - trainable:,} ({_size(total - trainable)})", "_" * width]
+        print_fn("\n".join(out))
+
+
+def _size(count):
+    size = count * 4.0  # float32
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.2f} {unit}"
+        size /= 1024
+
+
+class Sequential(Model):
+    """A linear stack of layers: ``Sequential([Flatten(input_shape=(28, 28)), Dense(10)])`` or
+    ``.add(layer)``. It builds as soon as its input shape is known (an ``Input``/``InputLayer``
+    first, or ``input_shape=`` on the first layer), otherwise at the first call."""
+
+    def __init__(self, layers=None, trainable=True, name=None):
+        super().__init__(trainable=trainable, name=name)
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer):
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add: expected a fastnn layer, got {type(layer).__name__}")
+        if isinstance(layer, InputLayer) and self._layers:
+            raise ValueError("Sequential.add: an Input/InputLayer can only be the first layer")
+        if any(layer is l for l in self._layers):
+            raise ValueError(f"Sequential.add: layer {layer.name!r} is already in the model")
+        self._layers.append(layer)
+        self.built = False
+        self._metric_fns = None
+        first = self._layers[0]
+        if first.input_shape_declared is not None:
+            self.build(first.input_shape_declared)
+
+    def pop(self):
+        if not self.layers:
+            raise IndexError("Sequential.pop: there are no layers to remove")
+        layer = self._layers.pop()
+        self.built = False
+        return layer
+
+    @property
+    def layers(self) -> list:
+        """The layers, without the InputLayer (as Keras lists them)."""
+        return [l for l in self._layers if not isinstance(l, InputLayer)]
+
+    def build(self, input_shape=None):
+        if input_shape is None:
+            first = self._layers[0] if self._layers else None
+            if first is None or first.input_shape_declared is None:
+                raise ValueError("Sequential.build: give input_shape (the model has no declared input shape)")
+            input_shape = first.input_shape_declared
+        shape = (None,) + tuple(input_shape[1:])
+        self.input_shape = shape
+        for layer in self._layers:
+            layer._maybe_build(shape)
+            layer.check_input(shape)
+            shape = layer.compute_output_shape(shape)
+        self.output_shape = shape
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self._layers:
+            shape = layer.compute_output_shape(shape)
+        return shape
+
+    def call(self, x, training=False):
+        for layer in self._layers:
+            x = layer(x, training=training)
+        return x
+
+    def get_config(self):
+        from fastnn.layers import serialize
+
+        return {"name": self.name, "trainable": self.trainable, "layers": [serialize(l) for l in self._layers]}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from fastnn.layers import deserialize
+
+        config = dict(config)
+        layers = [deserialize(c, custom_objects) for c in config.pop("layers", [])]
+        config.pop("dtype", None)
+        return cls(layers, **config)
