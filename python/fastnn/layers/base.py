@@ -79,6 +79,11 @@ class Layer:
         self.input_shape = None
         self.output_shape = None
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "build" in cls.__dict__:  # as Keras 3 does: any build(), called directly or lazily, marks the layer built
+            cls.build = _build_wrapper(cls.__dict__["build"])
+
     def __setattr__(self, name, value):
         if isinstance(value, Layer) and name != "_layers":
             layers = self.__dict__.get("_layers")
@@ -177,11 +182,8 @@ class Layer:
 
     def _maybe_build(self, input_shape):
         if not self.built:
-            input_shape = tuple(input_shape)
-            self.build(input_shape)
-            self.built = True
-            self.input_shape = (None,) + input_shape[1:] if input_shape else input_shape
-            self.output_shape = self.compute_output_shape(self.input_shape)
+            self.build(tuple(input_shape))
+            _record_shapes(self, tuple(input_shape))
 
     def build_from_declared(self) -> bool:
         """Builds from the constructor's ``input_shape`` when one was given; whether built."""
@@ -214,6 +216,27 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _record_shapes(layer, input_shape):
+    layer.built = True
+    if layer.input_shape is None and input_shape is not None:
+        input_shape = tuple(input_shape)
+        layer.input_shape = (None,) + input_shape[1:] if input_shape else input_shape
+        layer.output_shape = layer.compute_output_shape(layer.input_shape)
+
+
+def _build_wrapper(build):
+    import functools
+
+    @functools.wraps(build)
+    def wrapper(self, input_shape=None, *args, **kwargs):
+        result = build(self, input_shape, *args, **kwargs)
+        _record_shapes(self, input_shape)
+        return result
+
+    wrapper._fastnn_wrapped = True
+    return wrapper
 
 
 def serialize(obj):
