@@ -265,3 +265,43 @@ def test_mlp_trains_to_95_percent_on_the_mnist_sample():
     print(f"Sequential MLP on the MNIST sample: test accuracy {accuracy:.4f} in {seconds:.1f} s")
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert accuracy >= 0.95, f"test accuracy {accuracy:.4f} < 0.95"
+
+
+def test_frozen_layer_is_not_trained_nor_regularized():
+    x, y = _toy()
+    model = _mlp()
+    frozen = model.layers[0]
+    frozen.trainable = False
+    frozen.kernel_regularizer = None
+    before = frozen.get_weights()
+    assert model.count_params() == 4 * 8 + 8 + 8 * 3 + 3
+    assert len(model.trainable_weights) == 2 and len(model.non_trainable_weights) == 2
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert "Non-trainable params: 40" in "\n".join(lines)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=2, verbose=0)
+    for a, b in zip(before, frozen.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    reg = layers.Dense(2, kernel_regularizer="l2", trainable=False)
+    reg.build((None, 3))
+    assert reg.losses == []
+
+
+def test_subclassed_model_tracks_its_layers_and_trains():
+    class TwoLayer(models.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = layers.Dense(16, activation="relu")
+            self.out = layers.Dense(3, activation="softmax")
+
+        def call(self, x, training=False):
+            return self.out(self.hidden(x, training=training), training=training)
+
+    x, y = _toy()
+    model = TwoLayer()
+    model.compile(optimizer=fastnn.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    h = model.fit(x, y, epochs=10, batch_size=16, verbose=0)
+    assert len(model.weights) == 4 and model.count_params() == 4 * 16 + 16 + 16 * 3 + 3
+    assert h.history["loss"][-1] < h.history["loss"][0]

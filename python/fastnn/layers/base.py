@@ -167,7 +167,10 @@ class Layer:
     def losses(self) -> list:
         """The regularization penalties of this layer's (and its sublayers') weights, as scalar
         Tensors computed from the current weights (differentiable: a model adds them to its loss)."""
-        out = [reg(p) for p, reg in zip(self._params, self._regularizers) if reg is not None]
+        if not self.trainable:  # Keras 3 regularizes trainable weights only
+            return []
+        out = [reg(p) for p, reg, t in zip(self._params, self._regularizers, self._trainable_flags)
+               if reg is not None and t]
         for layer in self._layers:
             out += layer.losses
         return out

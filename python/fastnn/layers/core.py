@@ -9,7 +9,7 @@ import numbers
 from fastnn import functional as F
 from fastnn import initializers as _initializers
 from fastnn import regularizers as _regularizers
-from fastnn.layers.base import Layer, _shape_tuple, serialize
+from fastnn.layers.base import Layer, serialize
 
 
 def _fmt(shape) -> str:
@@ -218,4 +218,3 @@ class Reshape(Layer):
         return {**super().get_config(), "target_shape": self.target_shape}
 
 
-_ = _shape_tuple  # re-exported helper for sibling modules
