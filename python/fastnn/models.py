@@ -8,7 +8,7 @@ reports them; ``val_*`` entries come from ``evaluate`` on the validation data.
 
 Progress display: for now ``verbose >= 1`` prints one line per epoch. Keras' per-step progress bar
 (verbose=1) through a well-kept progress library is a later step of issue 4, as are callbacks,
-class_weight / sample_weight, save / load, the functional API and ``to(device)``.
+class_weight / sample_weight, the functional API and ``to(device)``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,19 @@ from fastnn.layers.base import Layer
 from fastnn.layers.core import InputLayer, _fmt
 from fastnn.tensor import Tensor, no_grad
 
-__all__ = ["History", "Model", "Sequential"]
+__all__ = ["History", "Model", "Sequential", "load_model", "save_model"]
+
+
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # noqa: A002  (Keras' name)
+    """The model ``Model.save`` wrote (``fastnn.saving.load_model``): never executes code."""
+    from fastnn import saving
+
+    return saving.load_model(filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
+
+
+def save_model(model, filepath, overwrite=True, **kwargs):
+    """``model.save(filepath)``."""
+    model.save(filepath, overwrite=overwrite, **kwargs)
 
 
 class History:
@@ -136,6 +148,7 @@ class Model(Layer):
             specs.append((name, fn))
         self._metric_specs = specs
         self._metric_fns = None
+        self._compile_args = (loss, list(metrics))  # what save() records (names / configs)
         self._compiled = True
 
     @property
@@ -314,6 +327,27 @@ class Model(Layer):
         _check_lengths(x, y, "test_on_batch")
         loss, sums = self._test_step(x, y)
         return self._return(self._logs(loss * len(x), sums, len(x)), return_dict)
+
+    # ------------------------------------------------------------------ saving
+    def save(self, filepath, overwrite=True, **kwargs):
+        """One safetensors file: architecture + compile config as JSON metadata, the weights as
+        tensors; written atomically (see ``fastnn.saving``). Reload with ``models.load_model``."""
+        _no_support("save", **{k: v for k, v in kwargs.items() if k != "zipped"})
+        from fastnn import saving
+
+        saving.save_model(self, filepath, overwrite=overwrite)
+
+    def save_weights(self, filepath, overwrite=True):
+        """The weights only (``*.weights.safetensors``), written atomically."""
+        from fastnn import saving
+
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath, skip_mismatch=False):
+        """Sets the weights from a ``save_weights`` (or ``save``) file; shapes are checked."""
+        from fastnn import saving
+
+        saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)
 
     def predict_on_batch(self, x):
         with no_grad():
