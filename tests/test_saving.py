@@ -100,6 +100,8 @@ def test_file_layout_is_safetensors_with_json_metadata(tmp_path):
     compiled = json.loads(meta["compile_config"])
     assert compiled["loss"] == "sparse_categorical_crossentropy" and compiled["metrics"] == ["accuracy"]
     assert compiled["optimizer"]["class_name"] == "Adam"
+    assert json.loads(meta["optimizer_state"])["iterations"] == model.optimizer.iterations
+    assert tensors["__optimizer__/0/momentum"].shape == (12, 16)  # Adam's first moment of the first kernel
 
 
 def test_compile_config_restored(tmp_path):
@@ -112,6 +114,24 @@ def test_compile_config_restored(tmp_path):
     assert loaded.loss is losses.sparse_categorical_crossentropy
     assert loaded.metrics_names == ["loss", "accuracy"]
     loaded.fit(x, y, epochs=1, batch_size=32, verbose=0)  # trains on
+
+
+@pytest.mark.parametrize("opt", [lambda: optimizers.Adam(learning_rate=3e-3),
+                                 lambda: optimizers.SGD(learning_rate=0.05, momentum=0.9),
+                                 lambda: optimizers.RMSprop(learning_rate=1e-3, momentum=0.5, centered=True)])
+def test_optimizer_state_restored_training_resumes_identically(tmp_path, opt):
+    x, y = _data()
+    model = _model()
+    model.compile(optimizer=opt(), loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    model.save(tmp_path / "m.fastnn")
+    loaded = models.load_model(tmp_path / "m.fastnn")
+    assert loaded.optimizer.iterations == model.optimizer.iterations
+    for m in (model, loaded):
+        fastnn.manual_seed(123)  # the same shuffles and dropout masks
+        m.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    for a, b in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_compile_with_loss_object_and_metric_function(tmp_path):
@@ -286,6 +306,11 @@ def test_wrong_weight_shapes_in_file(tmp_path):
     ({"weight_names": json.dumps(["nope"])}, "does not hold"),
     ({"compile_config": json.dumps({"optimizer": {"class_name": "Evil", "config": {}}, "loss": "mse"})},
      "compile configuration"),
+    ({"optimizer_state": json.dumps({"class_name": "Adam", "iterations": 3, "slots": {"0": ["m", "nope"]}})},
+     "optimizer state"),
+    ({"optimizer_state": json.dumps({"class_name": "SGD", "iterations": 3, "slots": {}})}, "optimizer state"),
+    ({"optimizer_state": json.dumps({"class_name": "Adam", "iterations": 3, "slots": {"99": []}})},
+     "optimizer state"),
 ])
 def test_damaged_metadata(tmp_path, change, message):
     model, _, _ = _trained()

@@ -9,7 +9,10 @@
 - ``model_config`` (kind ``"model"``): the architecture as JSON, ``{"class_name": "Sequential",
   "config": {... "layers": [{"class_name", "config"}, ...]}, "build_config": {"input_shape"}}``;
 - ``compile_config`` (when the model was compiled with serialisable objects): the loss, the
-  optimizer and the metrics as names or ``{"class_name", "config"}``.
+  optimizer and the metrics as names or ``{"class_name", "config"}``;
+- ``optimizer_state`` (with ``compile_config``): the optimizer's iterations and learning rate; its
+  slot arrays (Adam's moments, ...) are tensors named ``__optimizer__/<position>/<slot>``, so a
+  loaded model resumes training where it stopped (Keras 3 saves the optimizer variables too).
 
 Loading never executes code: the file is JSON and raw tensors (no pickle), and only known class
 names (plus the caller's ``custom_objects``) map to classes. Writes are atomic: a temporary file in
@@ -151,6 +154,43 @@ def _model_config(model):
     return config
 
 
+_OPT = "__optimizer__"
+
+
+def _optimizer_state(optimizer, tensors):
+    """Adds the optimizer's slot arrays to ``tensors`` (``__optimizer__/<position>/<slot>``) and
+    returns the rest of its state (iterations, learning rate, which slots each position has), so a
+    loaded model resumes training where it stopped, as Keras 3's saved optimizer variables do."""
+    state = optimizer.state_dict()
+    slots = {}
+    for i, named in state["states"].items():
+        slots[str(i)] = sorted(named)
+        for slot, arr in named.items():
+            if not isinstance(arr, np.ndarray):
+                arr = arr.get()
+            tensors[f"{_OPT}/{i}/{slot}"] = np.ascontiguousarray(arr, dtype=np.float32)
+    lr = state.get("learning_rate")
+    return {"class_name": state["class_name"], "iterations": int(state["iterations"]),
+            "learning_rate": float(lr) if isinstance(lr, float) else None, "slots": slots}
+
+
+def _restore_optimizer(model, saved, tensors):
+    if not isinstance(saved, dict) or not isinstance(saved.get("slots"), dict):
+        raise ValueError("the optimizer state is not a dict with 'slots'")
+    params = model.trainable_weights
+    states = {}
+    for i, names in saved["slots"].items():
+        if not isinstance(names, list) or not 0 <= int(i) < len(params):
+            raise ValueError(f"bad optimizer slots {names!r} for position {i!r} ({len(params)} trainable weights)")
+        states[int(i)] = {n: tensors[f"{_OPT}/{i}/{n}"] for n in names}
+        for n, arr in states[int(i)].items():
+            if tuple(arr.shape) != tuple(params[int(i)].shape):
+                raise ValueError(f"slot {n!r} of {params[int(i)].name!r} has shape {tuple(arr.shape)}, expected "
+                                 f"{tuple(params[int(i)].shape)}")
+    model.optimizer.load_state_dict({"class_name": saved.get("class_name"), "iterations": saved.get("iterations"),
+                                     "learning_rate": saved.get("learning_rate"), "states": states})
+
+
 def _serialize(model, kind, what):
     st = _safetensors()
     import fastnn
@@ -163,6 +203,7 @@ def _serialize(model, kind, what):
         compile_config = _compile_config(model)
         if compile_config is not None:
             metadata["compile_config"] = json.dumps(compile_config)
+            metadata["optimizer_state"] = json.dumps(_optimizer_state(model.optimizer, tensors))
     return st.numpy.save(tensors, metadata=metadata)
 
 
@@ -346,4 +387,11 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
         except Exception as e:
             raise ValueError(f"{what}: {path!r}: the saved compile configuration cannot be restored: "
                              f"{type(e).__name__}: {e}") from None
+        saved = _json(metadata, "optimizer_state", path, what, required=False)
+        if saved is not None:
+            try:
+                _restore_optimizer(model, saved, tensors)
+            except Exception as e:
+                raise ValueError(f"{what}: {path!r}: the saved optimizer state cannot be restored: "
+                                 f"{type(e).__name__}: {e}") from None
     return model
