@@ -242,8 +242,8 @@ def test_bad_fit_arguments():
         model.fit(x, y, validation_split=1.5, verbose=0)
     with pytest.raises(ValueError, match="batch_size"):
         model.fit(x, y, batch_size=0, verbose=0)
-    with pytest.raises(NotImplementedError, match="class_weight"):
-        model.fit(x, y, class_weight={0: 1.0}, verbose=0)
+    with pytest.raises(ValueError, match="class_weight and sample_weight"):
+        model.fit(x, y, class_weight={0: 1.0}, sample_weight=np.ones(len(x)), verbose=0)
 
 
 # ---------------------------------------------------------------------------- end to end

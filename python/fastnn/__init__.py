@@ -13,7 +13,7 @@ from fastnn.random import manual_seed
 from fastnn.tensor import Parameter, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
 from fastnn import functional, losses, regularizers, datasets  # noqa: E402,I001  (build on Tensor)
 from fastnn import initializers, optimizers, random, schedules, utils  # noqa: E402,I001
-from fastnn import layers, metrics, models  # noqa: E402,I001  (build on the above)
+from fastnn import callbacks, layers, metrics, models  # noqa: E402,I001  (build on the above)
 from fastnn.models import Sequential  # noqa: E402
 from fastnn.info import info
 from fastnn.ops import (
@@ -48,6 +48,7 @@ __all__ = [
     "__version__",
     "Parameter",
     "Tensor",
+    "callbacks",
     "datasets",
     "enable_grad",
     "functional",

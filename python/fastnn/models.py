@@ -6,9 +6,10 @@ regularization penalties to the compiled loss, calls ``backward()`` and one fuse
 step. The logged ``loss`` and metrics are sample-weighted means over the epoch, as Keras
 reports them; ``val_*`` entries come from ``evaluate`` on the validation data.
 
-Progress display: for now ``verbose >= 1`` prints one line per epoch. Keras' per-step progress bar
-(verbose=1) through a well-kept progress library is a later step of issue 4, as are callbacks,
-class_weight / sample_weight, the functional API and ``to(device)``.
+``fit`` drives ``fastnn.callbacks`` (Keras 3's hooks and order: the user's callbacks, then the
+progress display, then ``History``); ``class_weight`` / ``sample_weight`` weigh each sample's loss
+(Keras' ``sum_over_batch_size``: sum(w * loss) / batch size). Progress display (``verbose``):
+1 (and "auto") a per-step tqdm bar, 2 one line per epoch, 0 silence.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 
 import numpy as np
 
+from fastnn import callbacks as _callbacks
 from fastnn import losses as _losses
 from fastnn import metrics as _metrics
 from fastnn import optimizers as _optimizers
@@ -27,6 +29,8 @@ from fastnn import random as _random
 from fastnn.layers.base import Layer
 from fastnn.layers.core import InputLayer, _fmt
 from fastnn.tensor import Tensor, no_grad
+
+History = _callbacks.History  # kept here too: ``fastnn.models.History``
 
 __all__ = ["History", "Model", "Sequential", "load_model", "save_model"]
 
@@ -43,23 +47,29 @@ def save_model(model, filepath, overwrite=True, **kwargs):
     model.save(filepath, overwrite=overwrite, **kwargs)
 
 
-class History:
-    """What ``fit`` returns: ``history`` maps each logged name ("loss", "accuracy", "val_loss",
-    "val_accuracy", ...) to its per-epoch values; ``epoch`` lists the epoch indices."""
+def _class_weights_to_sample_weights(y, class_weight):
+    """Keras' class_weight: each sample weighs class_weight[its class] (the argmax of one-hot
+    targets, the label itself for integer targets); classes absent from the dict weigh 1."""
+    if not isinstance(class_weight, dict):
+        raise ValueError(f"fit: class_weight must be a dict {{class index: weight}}, got {type(class_weight).__name__}")
+    if y.ndim > 2:
+        raise ValueError("fit: class_weight is not supported for targets of rank > 2 (one class per sample)")
+    if y.ndim == 2 and y.shape[1] > 1:
+        labels = y.argmax(axis=1)
+    else:
+        labels = y.reshape(len(y))
+        if labels.dtype.kind == "f":
+            labels = np.round(labels)  # binary targets 0./1.
+        labels = labels.astype(np.int64)
+    table = {int(k): float(v) for k, v in class_weight.items()}
+    return np.array([table.get(int(c), 1.0) for c in labels], dtype=np.float32)
 
-    def __init__(self, model=None, params=None):
-        self.model = model
-        self.params = params or {}
-        self.history: dict[str, list[float]] = {}
-        self.epoch: list[int] = []
 
-    def _append(self, epoch, logs):
-        self.epoch.append(epoch)
-        for k, v in logs.items():
-            self.history.setdefault(k, []).append(v)
-
-    def __repr__(self):
-        return f"<History epochs={len(self.epoch)} keys={list(self.history)}>"
+def _sample_weight_array(sample_weight, n, what):
+    w = np.asarray(sample_weight.numpy() if isinstance(sample_weight, Tensor) else sample_weight, dtype=np.float32)
+    if w.ndim == 0 or len(w) != n:
+        raise ValueError(f"{what}: sample_weight must hold one weight per sample ({n}), got shape {w.shape}")
+    return w
 
 
 def _x_array(x, what):
@@ -169,8 +179,17 @@ class Model(Layer):
         return self._metric_fns
 
     # ------------------------------------------------------------------ steps
-    def _loss_value(self, y, y_pred):
-        loss = self.loss(y, y_pred)
+    def _loss_value(self, y, y_pred, sample_weight=None):
+        if sample_weight is None:
+            loss = self.loss(y, y_pred)
+        else:
+            try:
+                loss = self.loss(y, y_pred, sample_weight=sample_weight)
+            except TypeError as e:
+                if "sample_weight" not in str(e):
+                    raise
+                raise NotImplementedError("sample_weight / class_weight need a loss that takes sample_weight (a "
+                                          "fastnn.losses function or Loss object); this custom loss does not") from e
         for penalty in self.losses:
             loss = loss + penalty
         return loss
@@ -178,20 +197,20 @@ class Model(Layer):
     def _metric_sums(self, y, y_pred):
         return [float(np.sum(fn(y, y_pred.data))) for _, fn in self._resolve_metrics(y, y_pred)]
 
-    def _train_step(self, xb, yb):
+    def _train_step(self, xb, yb, wb=None):
         params = self.trainable_weights
         y_pred = self(Tensor(xb), training=True)
-        loss = self._loss_value(yb, y_pred)
+        loss = self._loss_value(yb, y_pred, wb)
         for p in params:
             p.grad = None
         loss.backward()
         self.optimizer.step(params)
         return float(loss.item()), self._metric_sums(yb, y_pred)
 
-    def _test_step(self, xb, yb):
+    def _test_step(self, xb, yb, wb=None):
         with no_grad():
             y_pred = self(Tensor(xb), training=False)
-            loss = self._loss_value(yb, y_pred)
+            loss = self._loss_value(yb, y_pred, wb)
         return float(loss.item()), self._metric_sums(yb, y_pred)
 
     def _logs(self, loss_sum, metric_sums, count, prefix=""):
@@ -200,14 +219,22 @@ class Model(Layer):
             logs[prefix + name] = total / count
         return logs
 
-    def _run_test(self, x, y, batch_size):
-        loss_sum, metric_sums = 0.0, [0.0] * len(self._metric_specs)
-        for start in range(0, len(x), batch_size):
+    def _run_test(self, x, y, batch_size, sample_weight=None, callbacks=None):
+        cbs = callbacks if callbacks is not None else _callbacks.CallbackList()
+        cbs.on_test_begin()
+        loss_sum, metric_sums, seen = 0.0, [0.0] * len(self._metric_specs), 0
+        for step, start in enumerate(range(0, len(x), batch_size)):
+            cbs.on_test_batch_begin(step)
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-            loss, sums = self._test_step(xb, yb)
+            wb = None if sample_weight is None else sample_weight[start:start + batch_size]
+            loss, sums = self._test_step(xb, yb, wb)
             loss_sum += loss * len(xb)
+            seen += len(xb)
             metric_sums = [a + b for a, b in zip(metric_sums, sums)]
-        return self._logs(loss_sum, metric_sums, len(x))
+            cbs.on_test_batch_end(step, self._logs(loss_sum, metric_sums, seen))
+        logs = self._logs(loss_sum, metric_sums, len(x))
+        cbs.on_test_end(logs)
+        return logs
 
     # ------------------------------------------------------------------ fit / evaluate / predict
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
@@ -216,22 +243,28 @@ class Model(Layer):
         """Trains for ``epochs`` epochs; returns a ``History``. ``validation_split`` holds out the
         LAST fraction of x and y (before any shuffling), as Keras does; ``validation_data``
         ``(x_val, y_val)`` overrides it. ``shuffle`` reorders the training samples each epoch
-        (from ``fastnn.manual_seed``'s generator)."""
+        (from ``fastnn.manual_seed``'s generator). ``callbacks``: ``fastnn.callbacks`` objects;
+        ``class_weight`` ``{class: weight}`` or ``sample_weight`` (one per sample, not both, as
+        Keras 3) weigh each sample's training loss."""
         self._assert_compiled("fit")
-        _no_support("fit", callbacks=callbacks or None, class_weight=class_weight, sample_weight=sample_weight,
-                    steps_per_epoch=steps_per_epoch, validation_steps=validation_steps)
+        _no_support("fit", steps_per_epoch=steps_per_epoch, validation_steps=validation_steps)
+        if class_weight is not None and sample_weight is not None:
+            raise ValueError("fit: you cannot use class_weight and sample_weight at the same time")
         batch_size = _batch_size(batch_size, "fit")
         val_batch = _batch_size(validation_batch_size or batch_size, "fit")
         verbose = _verbose(verbose)
         x, y = _x_array(x, "fit"), _y_array(y, "fit")
         _check_lengths(x, y, "fit")
+        if sample_weight is not None:
+            sample_weight = _sample_weight_array(sample_weight, len(x), "fit")
+        x_val = y_val = w_val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError("fit: validation_data must be a tuple (x_val, y_val)")
-            if len(validation_data) == 3 and validation_data[2] is not None:
-                raise NotImplementedError("fit: validation sample weights are not supported yet")
             x_val, y_val = _x_array(validation_data[0], "fit"), _y_array(validation_data[1], "fit")
             _check_lengths(x_val, y_val, "fit (validation_data)")
+            if len(validation_data) == 3 and validation_data[2] is not None:
+                w_val = _sample_weight_array(validation_data[2], len(x_val), "fit (validation_data)")
         elif validation_split:
             if not isinstance(validation_split, numbers.Real) or not 0.0 < float(validation_split) < 1.0:
                 raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
@@ -241,41 +274,49 @@ class Model(Layer):
                                  f"samples out of {len(x)}")
             x, x_val = x[:split_at], x[split_at:]
             y, y_val = y[:split_at], y[split_at:]
-        else:
-            x_val = y_val = None
+            if sample_weight is not None:
+                sample_weight, w_val = sample_weight[:split_at], sample_weight[split_at:]
         if shuffle not in (True, False):
             raise ValueError(f"fit: shuffle must be True or False, got {shuffle!r}")
+        if class_weight is not None:
+            sample_weight = _class_weights_to_sample_weights(y, class_weight)
         n = len(x)
         steps = -(-n // batch_size)
-        history = History(self, {"verbose": verbose, "epochs": epochs, "steps": steps})
+        history = _callbacks.History()
+        cb_list = list(callbacks) if isinstance(callbacks, (list, tuple)) else \
+            ([] if callbacks is None else [callbacks])
+        if verbose and not any(isinstance(cb, _callbacks.ProgbarLogger) for cb in cb_list):
+            cb_list.append(_callbacks.ProgbarLogger(verbose=verbose))
+        cb_list.append(history)
+        cbs = _callbacks.CallbackList(cb_list, model=self, verbose=verbose, epochs=int(epochs), steps=steps)
         self.history = history
         self.stop_training = False
+        cbs.on_train_begin()
+        logs = {}
         for epoch in range(int(initial_epoch), int(epochs)):
-            start_time = time.perf_counter()
+            cbs.on_epoch_begin(epoch)
             order = _random.generator().permutation(n) if shuffle else None
-            loss_sum, metric_sums = 0.0, [0.0] * len(self._metric_specs)
-            for start in range(0, n, batch_size):
-                if order is None:
-                    xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-                else:
-                    idx = order[start:start + batch_size]
-                    xb, yb = x[idx], y[idx]
-                loss, sums = self._train_step(xb, yb)
+            loss_sum, metric_sums, seen = 0.0, [0.0] * len(self._metric_specs), 0
+            for step, start in enumerate(range(0, n, batch_size)):
+                cbs.on_train_batch_begin(step)
+                idx = slice(start, start + batch_size) if order is None else order[start:start + batch_size]
+                xb, yb = x[idx], y[idx]
+                wb = None if sample_weight is None else sample_weight[idx]
+                loss, sums = self._train_step(xb, yb, wb)
                 loss_sum += loss * len(xb)
+                seen += len(xb)
                 metric_sums = [a + b for a, b in zip(metric_sums, sums)]
-            logs = self._logs(loss_sum, metric_sums, n)
-            if x_val is not None and (epoch + 1) % int(validation_freq) == 0:
-                logs.update({"val_" + k: v for k, v in self._run_test(x_val, y_val, val_batch).items()})
-            history._append(epoch, logs)
-            if verbose >= 1:
-                # one line per epoch for now; the Keras progress bar (verbose=1) comes with a
-                # progress library in a later step of issue 4
-                seconds = time.perf_counter() - start_time
-                line = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
-                print(f"Epoch {epoch + 1}/{epochs}\n{steps}/{steps} - {seconds:.1f}s - {line}", file=sys.stdout,
-                      flush=True)
+                cbs.on_train_batch_end(step, self._logs(loss_sum, metric_sums, seen))
+                if self.stop_training:
+                    break
+            logs = self._logs(loss_sum, metric_sums, max(seen, 1))
+            if x_val is not None and (epoch + 1) % int(validation_freq) == 0 and not self.stop_training:
+                val_logs = self._run_test(x_val, y_val, val_batch, w_val, cbs)
+                logs.update({"val_" + k: v for k, v in val_logs.items()})
+            cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
+        cbs.on_train_end(logs)
         return history
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
@@ -283,10 +324,14 @@ class Model(Layer):
         """The loss (a float) when no metrics were compiled, else ``[loss, *metrics]``; a dict with
         ``return_dict=True``. Includes the layers' regularization penalties, as Keras does."""
         self._assert_compiled("evaluate")
-        _no_support("evaluate", sample_weight=sample_weight, steps=steps, callbacks=callbacks)
+        _no_support("evaluate", steps=steps)
         x, y = _x_array(x, "evaluate"), _y_array(y, "evaluate")
         _check_lengths(x, y, "evaluate")
-        logs = self._run_test(x, y, _batch_size(batch_size, "evaluate"))
+        if sample_weight is not None:
+            sample_weight = _sample_weight_array(sample_weight, len(x), "evaluate")
+        batch_size = _batch_size(batch_size, "evaluate")
+        cbs = _callbacks.CallbackList(callbacks, model=self, verbose=_verbose(verbose), steps=-(-len(x) // batch_size))
+        logs = self._run_test(x, y, batch_size, sample_weight, cbs)
         if _verbose(verbose) >= 1:
             print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()), flush=True)
         return self._return(logs, return_dict)
@@ -299,33 +344,45 @@ class Model(Layer):
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """The model's outputs for ``x`` (inference mode: dropout off) as one NumPy array."""
-        _no_support("predict", steps=steps, callbacks=callbacks)
+        _no_support("predict", steps=steps)
         x = _x_array(x, "predict")
         batch_size = _batch_size(batch_size, "predict")
+        cbs = _callbacks.CallbackList(callbacks, model=self, verbose=_verbose(verbose),
+                                      steps=-(-len(x) // batch_size))
+        cbs.on_predict_begin()
         outs = []
         with no_grad():
-            for start in range(0, len(x), batch_size):
+            for step, start in enumerate(range(0, len(x), batch_size)):
+                cbs.on_predict_batch_begin(step)
                 outs.append(self(Tensor(x[start:start + batch_size]), training=False).numpy())
+                cbs.on_predict_batch_end(step, {"outputs": outs[-1]})
         if not outs:
             raise ValueError("predict: x holds no samples")
+        cbs.on_predict_end()
         return np.concatenate(outs, axis=0)
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One gradient step on this batch; returns its loss (and metrics, as ``evaluate`` does)."""
         self._assert_compiled("train_on_batch")
-        _no_support("train_on_batch", sample_weight=sample_weight, class_weight=class_weight)
         x, y = _x_array(x, "train_on_batch"), _y_array(y, "train_on_batch")
         _check_lengths(x, y, "train_on_batch")
-        loss, sums = self._train_step(x, y)
+        if class_weight is not None and sample_weight is not None:
+            raise ValueError("train_on_batch: you cannot use class_weight and sample_weight at the same time")
+        if class_weight is not None:
+            sample_weight = _class_weights_to_sample_weights(y, class_weight)
+        elif sample_weight is not None:
+            sample_weight = _sample_weight_array(sample_weight, len(x), "train_on_batch")
+        loss, sums = self._train_step(x, y, sample_weight)
         return self._return(self._logs(loss * len(x), sums, len(x)), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """The loss (and metrics) on this batch, without training."""
         self._assert_compiled("test_on_batch")
-        _no_support("test_on_batch", sample_weight=sample_weight)
         x, y = _x_array(x, "test_on_batch"), _y_array(y, "test_on_batch")
         _check_lengths(x, y, "test_on_batch")
-        loss, sums = self._test_step(x, y)
+        if sample_weight is not None:
+            sample_weight = _sample_weight_array(sample_weight, len(x), "test_on_batch")
+        loss, sums = self._test_step(x, y, sample_weight)
         return self._return(self._logs(loss * len(x), sums, len(x)), return_dict)
 
     # ------------------------------------------------------------------ saving
