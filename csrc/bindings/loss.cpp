@@ -153,6 +153,25 @@ void loss_settings(LossArgs& a, bool from_logits, float label_smoothing, float d
     a.check_labels = check_labels;
 }
 
+// Runs the forward or backward kernel on y_pred's device and raises what it reported.
+void run_loss(const char* op, const LossArgs& a, const View& p, std::uint64_t* scratch, std::uintptr_t stream,
+              bool backward) {
+    LossStatus status;
+    if (p.device == Device::cpu) {
+        py::gil_scoped_release release;
+        status = backward ? cpu::loss_backward(a) : cpu::loss_forward(a);
+    } else {
+#ifdef FASTNN_WITH_CUDA
+        status = backward ? cuda::loss_backward(a, scratch, stream) : cuda::loss_forward(a, scratch, stream);
+#else
+        (void)scratch;
+        (void)stream;
+        no_cuda(op);
+#endif
+    }
+    raise_loss_status(op, a, status);
+}
+
 void loss_forward_binding(int kind, const py::handle& t_obj, const py::handle& p_obj, const py::handle& out_obj,
                           bool from_logits, float label_smoothing, float delta, bool check_finite, bool check_labels,
                           const py::handle& scratch_obj, std::uintptr_t stream) {
@@ -169,20 +188,7 @@ void loss_forward_binding(int kind, const py::handle& t_obj, const py::handle& p
     a.loss = out.ptr<float>();
     check_loss_args(op, a, false);
     std::uint64_t* scratch = loss_scratch(op, a, p, scratch_obj);
-    LossStatus status;
-    if (p.device == Device::cpu) {
-        py::gil_scoped_release release;
-        status = cpu::loss_forward(a);
-    } else {
-#ifdef FASTNN_WITH_CUDA
-        status = cuda::loss_forward(a, scratch, stream);
-#else
-        (void)scratch;
-        (void)stream;
-        no_cuda(op);
-#endif
-    }
-    raise_loss_status(op, a, status);
+    run_loss(op, a, p, scratch, stream, false);
 }
 
 void loss_backward_binding(int kind, const py::handle& t_obj, const py::handle& p_obj, const py::handle& grad_rows_obj,
@@ -209,20 +215,7 @@ void loss_backward_binding(int kind, const py::handle& t_obj, const py::handle& 
     }
     check_loss_args(op, a, true);
     std::uint64_t* scratch = loss_scratch(op, a, p, scratch_obj);
-    LossStatus status;
-    if (p.device == Device::cpu) {
-        py::gil_scoped_release release;
-        status = cpu::loss_backward(a);
-    } else {
-#ifdef FASTNN_WITH_CUDA
-        status = cuda::loss_backward(a, scratch, stream);
-#else
-        (void)scratch;
-        (void)stream;
-        no_cuda(op);
-#endif
-    }
-    raise_loss_status(op, a, status);
+    run_loss(op, a, p, scratch, stream, true);
 }
 
 // Range check of integer labels alone: for the fused softmax cross-entropy on
