@@ -567,7 +567,9 @@ class ProgbarLogger(Callback):
     elapsed time, the ETA and the epoch's running loss and metrics, ending on the full logs
     (``val_*`` included); ``verbose=2``: one line per epoch,
     ``"steps/steps - 3s - 12ms/step - loss: ... - val_loss: ..."``; ``verbose=0``: nothing.
-    ``fit`` adds one when ``verbose`` is not 0."""
+    ``fit`` adds one when ``verbose`` is not 0, and so do ``evaluate`` (the bar ends on the final
+    logs) and ``predict`` (a bar without logs); inside ``fit`` the validation pass shows nothing
+    of its own (its results end the epoch's line), as in Keras."""
 
     def __init__(self, verbose=1, file=None):
         super().__init__()
@@ -575,14 +577,15 @@ class ProgbarLogger(Callback):
         self.file = file
         self._bar = None
         self._start = 0.0
+        self._steps_done = 0
+        self._in_fit = False
 
     def _out(self):
         return self.file if self.file is not None else sys.stdout
 
-    def on_epoch_begin(self, epoch, logs=None):
-        epochs = self.params.get("epochs")
-        print(f"Epoch {epoch + 1}/{epochs}", file=self._out(), flush=True)
+    def _begin(self):
         self._start = time.perf_counter()
+        self._steps_done = 0
         if self.verbose == 1:
             from tqdm import tqdm  # the runtime dependency, imported when a bar is shown
 
@@ -599,12 +602,13 @@ class ProgbarLogger(Callback):
                              dynamic_ncols=True, mininterval=0.1,
                              bar_format="{n_fmt}/{total_fmt} {bar:20} {elapsed}<{remaining}{logs}")
 
-    def on_train_batch_end(self, batch, logs=None):
+    def _step(self, logs):
+        self._steps_done += 1
         if self._bar is not None:
             self._bar.logs_text = _fmt_logs(logs or {})
             self._bar.update(1)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def _finish(self, logs):
         logs = logs or {}
         if self._bar is not None:
             self._bar.logs_text = _fmt_logs(logs)
@@ -613,12 +617,48 @@ class ProgbarLogger(Callback):
             self._bar = None
         elif self.verbose == 2:
             seconds = time.perf_counter() - self._start
-            steps = self.params.get("steps") or 1
+            steps = self._steps_done or 1
             text = _fmt_logs(logs)
-            print(f"{steps}/{steps} - {seconds:.0f}s - {_fmt_time(seconds / steps)}/step"
+            print(f"{steps}/{self.params.get('steps') or steps} - {seconds:.0f}s - {_fmt_time(seconds / steps)}/step"
                   + (f" - {text}" if text else ""), file=self._out(), flush=True)
 
+    def on_train_begin(self, logs=None):
+        self._in_fit = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        epochs = self.params.get("epochs")
+        print(f"Epoch {epoch + 1}/{epochs}", file=self._out(), flush=True)
+        self._begin()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._finish(logs)
+
     def on_train_end(self, logs=None):
+        self._in_fit = False
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+    def on_test_begin(self, logs=None):
+        if not self._in_fit:
+            self._begin()
+
+    def on_test_batch_end(self, batch, logs=None):
+        if not self._in_fit:
+            self._step(logs)
+
+    def on_test_end(self, logs=None):
+        if not self._in_fit:
+            self._finish(logs)
+
+    def on_predict_begin(self, logs=None):
+        self._begin()
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._step(None)  # the outputs are no log to show
+
+    def on_predict_end(self, logs=None):
+        self._finish(None)

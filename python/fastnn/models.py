@@ -23,7 +23,8 @@ import numpy as np
 
 from fastnn import callbacks as _callbacks
 from fastnn import losses as _losses
-from fastnn import metrics as _metrics
+from fastnn.compile_metrics import CompileMetrics
+from fastnn.epoch_iterator import EpochIterator, check_steps
 from fastnn import optimizers as _optimizers
 from fastnn import random as _random
 from fastnn.layers.base import Layer
@@ -118,6 +119,15 @@ def _verbose(verbose):
     return 1 if verbose == "auto" else int(verbose)
 
 
+def _with_progbar(callbacks, verbose):
+    """The user's callbacks plus a ProgbarLogger when ``verbose`` asks for progress (unless they
+    brought one), as Keras adds one to evaluate / predict."""
+    cb_list = list(callbacks) if isinstance(callbacks, (list, tuple)) else ([] if callbacks is None else [callbacks])
+    if verbose and not any(isinstance(cb, _callbacks.ProgbarLogger) for cb in cb_list):
+        cb_list.append(_callbacks.ProgbarLogger(verbose=verbose))
+    return cb_list
+
+
 def _no_support(what, **given):
     for name, value in given.items():
         if value is not None:
@@ -133,50 +143,42 @@ class Model(Layer):
         self.optimizer = None
         self.loss = None
         self._compiled = False
-        self._metric_specs: list = []
-        self._metric_fns = None  # resolved at the first batch (the shapes pick "accuracy")
+        self._compile_metrics = CompileMetrics()
         self.stop_training = False
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
                 run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
         """``optimizer``: a name ("adam", ...) or an optimizer; ``loss``: a name, a Loss object or a
-        callable(y_true, y_pred); ``metrics``: a list of names ("accuracy", ...) or callables."""
-        _no_support("compile", loss_weights=loss_weights, weighted_metrics=weighted_metrics)
+        callable(y_true, y_pred); ``metrics`` / ``weighted_metrics``: lists of names ("accuracy",
+        "mse", "precision", ...), ``fastnn.metrics.Metric`` objects or callables(y_true, y_pred) ->
+        per-sample values. As in Keras 3, only ``weighted_metrics`` see sample_weight /
+        class_weight (see ``fastnn.compile_metrics``)."""
+        _no_support("compile", loss_weights=loss_weights)
         self.optimizer = _optimizers.get(optimizer)
         self.loss = None if loss is None else _losses.get(loss)
-        if metrics is None:
-            metrics = []
-        elif isinstance(metrics, (str, dict)) or callable(metrics):
-            if isinstance(metrics, dict):
-                raise NotImplementedError("compile: per-output metrics (a dict) are not supported yet")
-            metrics = [metrics]
-        specs = []
-        for m in metrics:
-            fn = _metrics.get(m)  # raises on unknown names now, not at the first batch
-            name = m if isinstance(m, str) else getattr(m, "name", None) or getattr(m, "__name__", type(m).__name__)
-            specs.append((name, fn))
-        self._metric_specs = specs
-        self._metric_fns = None
-        self._compile_args = (loss, list(metrics))  # what save() records (names / configs)
+        # raises on unknown names now, not at the first batch
+        self._compile_metrics = CompileMetrics(metrics, weighted_metrics, self.loss)
+        self._compile_args = (loss, self._compile_metrics.user_metrics)  # what save() records (names / configs)
         self._compiled = True
 
     @property
     def metrics_names(self) -> list:
-        return ["loss"] + [name for name, _ in self._metric_specs]
+        return ["loss"] + list(self._compile_metrics.names)
+
+    @property
+    def metrics(self) -> list:
+        """The compiled Metric objects ("accuracy" appears once the first batch resolved it)."""
+        return self._compile_metrics.metrics
+
+    def reset_metrics(self):
+        self._compile_metrics.reset_state()
 
     def _assert_compiled(self, what):
         if not self._compiled:
             raise ValueError(f"{what}: you must call compile() before using the model (model {self.name!r})")
         if self.loss is None:
             raise ValueError(f"{what}: the model was compiled without a loss; call compile(loss=...)")
-
-    def _resolve_metrics(self, y, y_pred):
-        if self._metric_fns is None:
-            self._metric_fns = [
-                (name, fn if fn is not None else _metrics.resolve_accuracy(y.shape, y_pred.shape, self.loss))
-                for name, fn in self._metric_specs]
-        return self._metric_fns
 
     # ------------------------------------------------------------------ steps
     def _loss_value(self, y, y_pred, sample_weight=None):
@@ -194,9 +196,6 @@ class Model(Layer):
             loss = loss + penalty
         return loss
 
-    def _metric_sums(self, y, y_pred):
-        return [float(np.sum(fn(y, y_pred.data))) for _, fn in self._resolve_metrics(y, y_pred)]
-
     def _train_step(self, xb, yb, wb=None):
         params = self.trainable_weights
         y_pred = self(Tensor(xb), training=True)
@@ -205,34 +204,41 @@ class Model(Layer):
             p.grad = None
         loss.backward()
         self.optimizer.step(params)
-        return float(loss.item()), self._metric_sums(yb, y_pred)
+        self._compile_metrics.update_state(yb, y_pred.data, wb)
+        return float(loss.item())
 
     def _test_step(self, xb, yb, wb=None):
         with no_grad():
             y_pred = self(Tensor(xb), training=False)
             loss = self._loss_value(yb, y_pred, wb)
-        return float(loss.item()), self._metric_sums(yb, y_pred)
+        self._compile_metrics.update_state(yb, y_pred.data, wb)
+        return float(loss.item())
 
-    def _logs(self, loss_sum, metric_sums, count, prefix=""):
-        logs = {prefix + "loss": loss_sum / count}
-        for (name, _), total in zip(self._metric_specs, metric_sums):
-            logs[prefix + name] = total / count
+    def _logs(self, loss):
+        """The logs Keras reports: the loss (a mean weighted by batch size), then each compiled
+        metric's ``result()`` under its log name."""
+        logs = {"loss": loss}
+        logs.update(self._compile_metrics.result())
         return logs
 
-    def _run_test(self, x, y, batch_size, sample_weight=None, callbacks=None):
+    def _run_test(self, x, y, batch_size, sample_weight=None, callbacks=None, steps=None):
+        """One evaluation pass (``steps`` batches at most, from the start: Keras resets the
+        iterator each evaluate, fit's validation included); the metrics start from zero."""
         cbs = callbacks if callbacks is not None else _callbacks.CallbackList()
+        batches = EpochIterator(len(x), batch_size, steps)
+        self.reset_metrics()
         cbs.on_test_begin()
-        loss_sum, metric_sums, seen = 0.0, [0.0] * len(self._metric_specs), 0
-        for step, start in enumerate(range(0, len(x), batch_size)):
+        loss_sum, seen, logs = 0.0, 0, None
+        for step, idx in batches.epoch():
             cbs.on_test_batch_begin(step)
-            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-            wb = None if sample_weight is None else sample_weight[start:start + batch_size]
-            loss, sums = self._test_step(xb, yb, wb)
+            xb, yb = x[idx], y[idx]
+            wb = None if sample_weight is None else sample_weight[idx]
+            loss = self._test_step(xb, yb, wb)
             loss_sum += loss * len(xb)
             seen += len(xb)
-            metric_sums = [a + b for a, b in zip(metric_sums, sums)]
-            cbs.on_test_batch_end(step, self._logs(loss_sum, metric_sums, seen))
-        logs = self._logs(loss_sum, metric_sums, len(x))
+            logs = self._logs(loss_sum / seen)
+            cbs.on_test_batch_end(step, logs)
+        logs = dict(logs) if logs is not None else self._logs(0.0)
         cbs.on_test_end(logs)
         return logs
 
@@ -245,9 +251,13 @@ class Model(Layer):
         ``(x_val, y_val)`` overrides it. ``shuffle`` reorders the training samples each epoch
         (from ``fastnn.manual_seed``'s generator). ``callbacks``: ``fastnn.callbacks`` objects;
         ``class_weight`` ``{class: weight}`` or ``sample_weight`` (one per sample, not both, as
-        Keras 3) weigh each sample's training loss."""
+        Keras 3) weigh each sample's training loss (and the ``weighted_metrics``).
+        ``steps_per_epoch``: batches per epoch, drawn from a pass over the data that continues
+        across epochs (Keras 3's EpochIterator; see ``fastnn.epoch_iterator``);
+        ``validation_steps``: at most that many validation batches, from the start each time."""
         self._assert_compiled("fit")
-        _no_support("fit", steps_per_epoch=steps_per_epoch, validation_steps=validation_steps)
+        steps_per_epoch = check_steps(steps_per_epoch, "steps_per_epoch", "fit")
+        validation_steps = check_steps(validation_steps, "validation_steps", "fit")
         if class_weight is not None and sample_weight is not None:
             raise ValueError("fit: you cannot use class_weight and sample_weight at the same time")
         batch_size = _batch_size(batch_size, "fit")
@@ -280,38 +290,35 @@ class Model(Layer):
             raise ValueError(f"fit: shuffle must be True or False, got {shuffle!r}")
         if class_weight is not None:
             sample_weight = _class_weights_to_sample_weights(y, class_weight)
-        n = len(x)
-        steps = -(-n // batch_size)
+        batches = EpochIterator(len(x), batch_size, steps_per_epoch, shuffle)
         history = _callbacks.History()
         cb_list = list(callbacks) if isinstance(callbacks, (list, tuple)) else \
             ([] if callbacks is None else [callbacks])
         if verbose and not any(isinstance(cb, _callbacks.ProgbarLogger) for cb in cb_list):
             cb_list.append(_callbacks.ProgbarLogger(verbose=verbose))
         cb_list.append(history)
-        cbs = _callbacks.CallbackList(cb_list, model=self, verbose=verbose, epochs=int(epochs), steps=steps)
+        cbs = _callbacks.CallbackList(cb_list, model=self, verbose=verbose, epochs=int(epochs), steps=batches.steps)
         self.history = history
         self.stop_training = False
         cbs.on_train_begin()
         logs = {}
         for epoch in range(int(initial_epoch), int(epochs)):
+            self.reset_metrics()
             cbs.on_epoch_begin(epoch)
-            order = _random.generator().permutation(n) if shuffle else None
-            loss_sum, metric_sums, seen = 0.0, [0.0] * len(self._metric_specs), 0
-            for step, start in enumerate(range(0, n, batch_size)):
+            loss_sum, seen = 0.0, 0
+            for step, idx in batches.epoch():
                 cbs.on_train_batch_begin(step)
-                idx = slice(start, start + batch_size) if order is None else order[start:start + batch_size]
                 xb, yb = x[idx], y[idx]
                 wb = None if sample_weight is None else sample_weight[idx]
-                loss, sums = self._train_step(xb, yb, wb)
+                loss = self._train_step(xb, yb, wb)
                 loss_sum += loss * len(xb)
                 seen += len(xb)
-                metric_sums = [a + b for a, b in zip(metric_sums, sums)]
-                cbs.on_train_batch_end(step, self._logs(loss_sum, metric_sums, seen))
+                cbs.on_train_batch_end(step, self._logs(loss_sum / seen))
                 if self.stop_training:
                     break
-            logs = self._logs(loss_sum, metric_sums, max(seen, 1))
+            logs = self._logs(loss_sum / max(seen, 1))
             if x_val is not None and (epoch + 1) % int(validation_freq) == 0 and not self.stop_training:
-                val_logs = self._run_test(x_val, y_val, val_batch, w_val, cbs)
+                val_logs = self._run_test(x_val, y_val, val_batch, w_val, cbs, validation_steps)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
@@ -322,18 +329,20 @@ class Model(Layer):
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False):
         """The loss (a float) when no metrics were compiled, else ``[loss, *metrics]``; a dict with
-        ``return_dict=True``. Includes the layers' regularization penalties, as Keras does."""
+        ``return_dict=True``. Includes the layers' regularization penalties, as Keras does.
+        ``steps``: at most that many batches. ``verbose``: 1 / "auto" a per-step bar ending on the
+        final logs, 2 one line at the end, 0 nothing (a ``ProgbarLogger``, as ``fit``)."""
         self._assert_compiled("evaluate")
-        _no_support("evaluate", steps=steps)
+        steps = check_steps(steps, "steps", "evaluate")
         x, y = _x_array(x, "evaluate"), _y_array(y, "evaluate")
         _check_lengths(x, y, "evaluate")
         if sample_weight is not None:
             sample_weight = _sample_weight_array(sample_weight, len(x), "evaluate")
         batch_size = _batch_size(batch_size, "evaluate")
-        cbs = _callbacks.CallbackList(callbacks, model=self, verbose=_verbose(verbose), steps=-(-len(x) // batch_size))
-        logs = self._run_test(x, y, batch_size, sample_weight, cbs)
-        if _verbose(verbose) >= 1:
-            print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()), flush=True)
+        verbose = _verbose(verbose)
+        cbs = _callbacks.CallbackList(_with_progbar(callbacks, verbose), model=self, verbose=verbose, epochs=1,
+                                      steps=EpochIterator(len(x), batch_size, steps).steps)
+        logs = self._run_test(x, y, batch_size, sample_weight, cbs, steps)
         return self._return(logs, return_dict)
 
     def _return(self, logs, return_dict):
@@ -343,21 +352,25 @@ class Model(Layer):
         return values[0] if len(values) == 1 else values
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """The model's outputs for ``x`` (inference mode: dropout off) as one NumPy array."""
-        _no_support("predict", steps=steps)
+        """The model's outputs for ``x`` (inference mode: dropout off) as one NumPy array.
+        ``steps``: at most that many batches (the outputs of those only); ``verbose``: 1 / "auto"
+        a per-step bar, 2 one line at the end, 0 nothing."""
+        steps = check_steps(steps, "steps", "predict")
         x = _x_array(x, "predict")
         batch_size = _batch_size(batch_size, "predict")
-        cbs = _callbacks.CallbackList(callbacks, model=self, verbose=_verbose(verbose),
-                                      steps=-(-len(x) // batch_size))
+        if len(x) == 0:
+            raise ValueError("predict: x holds no samples")
+        verbose = _verbose(verbose)
+        batches = EpochIterator(len(x), batch_size, steps)
+        cbs = _callbacks.CallbackList(_with_progbar(callbacks, verbose), model=self, verbose=verbose, epochs=1,
+                                      steps=batches.steps)
         cbs.on_predict_begin()
         outs = []
         with no_grad():
-            for step, start in enumerate(range(0, len(x), batch_size)):
+            for step, idx in batches.epoch():
                 cbs.on_predict_batch_begin(step)
-                outs.append(self(Tensor(x[start:start + batch_size]), training=False).numpy())
+                outs.append(self(Tensor(x[idx]), training=False).numpy())
                 cbs.on_predict_batch_end(step, {"outputs": outs[-1]})
-        if not outs:
-            raise ValueError("predict: x holds no samples")
         cbs.on_predict_end()
         return np.concatenate(outs, axis=0)
 
@@ -372,8 +385,9 @@ class Model(Layer):
             sample_weight = _class_weights_to_sample_weights(y, class_weight)
         elif sample_weight is not None:
             sample_weight = _sample_weight_array(sample_weight, len(x), "train_on_batch")
-        loss, sums = self._train_step(x, y, sample_weight)
-        return self._return(self._logs(loss * len(x), sums, len(x)), return_dict)
+        self.reset_metrics()  # Keras 3: this batch's values, not a running mean over calls
+        loss = self._train_step(x, y, sample_weight)
+        return self._return(self._logs(loss), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """The loss (and metrics) on this batch, without training."""
@@ -382,8 +396,9 @@ class Model(Layer):
         _check_lengths(x, y, "test_on_batch")
         if sample_weight is not None:
             sample_weight = _sample_weight_array(sample_weight, len(x), "test_on_batch")
-        loss, sums = self._test_step(x, y, sample_weight)
-        return self._return(self._logs(loss * len(x), sums, len(x)), return_dict)
+        self.reset_metrics()  # Keras 3: this batch's values, not a running mean over calls
+        loss = self._test_step(x, y, sample_weight)
+        return self._return(self._logs(loss), return_dict)
 
     # ------------------------------------------------------------------ saving
     def save(self, filepath, overwrite=True, **kwargs):

@@ -9,7 +9,8 @@
 - ``model_config`` (kind ``"model"``): the architecture as JSON, ``{"class_name": "Sequential",
   "config": {... "layers": [{"class_name", "config"}, ...]}, "build_config": {"input_shape"}}``;
 - ``compile_config`` (when the model was compiled with serialisable objects): the loss, the
-  optimizer and the metrics as names or ``{"class_name", "config"}``;
+  optimizer, the metrics and weighted metrics as names or ``{"class_name", "config"}`` (Metric
+  objects through their ``get_config``);
 - ``optimizer_state`` (with ``compile_config``): the optimizer's iterations and learning rate; its
   slot arrays (Adam's moments, ...) are tensors named ``__optimizer__/<position>/<slot>``, so a
   loaded model resumes training where it stopped (Keras 3 saves the optimizer variables too).
@@ -109,7 +110,8 @@ def _compile_config(model):
     from fastnn import metrics as _metrics
     from fastnn import optimizers as _optimizers
 
-    loss_arg, metric_args = getattr(model, "_compile_args", (model.loss, [n for n, _ in model._metric_specs]))
+    loss_arg, metric_args = model._compile_args
+    weighted_args = model._compile_metrics.user_weighted_metrics
 
     def loss_cfg(loss):
         if loss is None or isinstance(loss, str):
@@ -124,16 +126,23 @@ def _compile_config(model):
         raise ValueError(f"loss {loss!r}")
 
     def metric_cfg(m):
+        # names stay names (so "accuracy" is resolved from the shapes again); Metric objects and
+        # classes, and fastnn's per-sample functions, are saved as {"class_name", "config"}
         if isinstance(m, str):
             return m
-        for name, fn in _metrics._BY_NAME.items():
+        if isinstance(m, type) and issubclass(m, _metrics.Metric):
+            m = m()
+        if isinstance(m, _metrics.Metric):
+            return _metrics.serialize(m)
+        for name, fn in _metrics._FUNCTIONS.items():
             if fn is m:
-                return name
+                return {"class_name": "MeanMetricWrapper", "config": {"fn": name, "name": name}}
         raise ValueError(f"metric {m!r}")
 
     try:
         config = {"optimizer": _optimizers.serialize(model.optimizer), "loss": loss_cfg(loss_arg),
-                  "metrics": [metric_cfg(m) for m in metric_args]}
+                  "metrics": [metric_cfg(m) for m in metric_args],
+                  "weighted_metrics": [metric_cfg(m) for m in weighted_args]}
         json.dumps(config)
     except (ValueError, TypeError) as e:
         warnings.warn(f"save: the compile configuration is not saved ({e} cannot be serialised without code); "
@@ -380,10 +389,19 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
                 loss = cls.from_config(dict(loss.get("config") or {}))
             elif loss is not None and not isinstance(loss, str):
                 raise ValueError(f"loss {loss!r} is neither a name nor a config")
-            metrics = compile_config.get("metrics") or []
-            if not all(isinstance(m, str) for m in metrics):
-                raise ValueError(f"metrics {metrics!r} are not names")
-            model.compile(optimizer=_optimizers.deserialize(compile_config["optimizer"]), loss=loss, metrics=metrics)
+            from fastnn import metrics as _metrics
+
+            def metric_list(key):
+                entries = compile_config.get(key) or []
+                if not isinstance(entries, list):
+                    raise ValueError(f"{key} {entries!r} is not a list")
+                for m in entries:
+                    if not isinstance(m, (str, dict)):
+                        raise ValueError(f"{key} entry {m!r} is neither a name nor a config")
+                return [m if isinstance(m, str) else _metrics.deserialize(m, custom_objects) for m in entries]
+
+            model.compile(optimizer=_optimizers.deserialize(compile_config["optimizer"]), loss=loss,
+                          metrics=metric_list("metrics"), weighted_metrics=metric_list("weighted_metrics"))
         except Exception as e:
             raise ValueError(f"{what}: {path!r}: the saved compile configuration cannot be restored: "
                              f"{type(e).__name__}: {e}") from None
