@@ -305,3 +305,201 @@ def test_subclassed_model_tracks_its_layers_and_trains():
     h = model.fit(x, y, epochs=10, batch_size=16, verbose=0)
     assert len(model.weights) == 4 and model.count_params() == 4 * 16 + 16 + 16 * 3 + 3
     assert h.history["loss"][-1] < h.history["loss"][0]
+
+
+# ---------------------------------------------------------------------------- compiled metrics (Keras 3)
+
+def _frozen(classes=3, features=4, activation="softmax"):
+    """An MLP that does not learn (SGD(0)): its logged metrics must equal those of its predictions."""
+    model = Sequential([layers.Dense(8, activation="relu", input_shape=(features,)),
+                        layers.Dense(classes, activation=activation)])
+    return model
+
+
+def test_history_keys_and_values_for_many_metrics():
+    x, y = _toy(n=61)
+    onehot = fastnn.utils.to_categorical(y, 3)
+    model = _frozen()
+    prec = fastnn.metrics.Precision(thresholds=0.4)
+    model.compile(optimizer=fastnn.optimizers.SGD(0.0), loss="categorical_crossentropy",
+                  metrics=["acc", "mse", "mae", prec, "top_k_categorical_accuracy",
+                           fastnn.metrics.TopKCategoricalAccuracy(k=2, name="top2")])
+    h = model.fit(x, onehot, batch_size=8, epochs=2, shuffle=False, validation_data=(x[:20], onehot[:20]), verbose=0)
+    names = ["acc", "mse", "mae", "precision", "top_k_categorical_accuracy", "top2"]
+    assert list(h.history) == ["loss", *names] + ["val_" + n for n in ["loss", *names]]
+    assert model.metrics_names == ["loss", *names]
+    p = model.predict(x, verbose=0)
+    ranks = (p > p[np.arange(len(y)), y][:, None]).sum(1)
+    pos = p > 0.4
+    expected = {"acc": np.mean(p.argmax(1) == y), "mse": np.mean((p - onehot) ** 2), "mae": np.mean(np.abs(p - onehot)),
+                "precision": np.sum(pos & (onehot == 1)) / np.sum(pos), "top_k_categorical_accuracy": 1.0,
+                "top2": np.mean(ranks < 2)}
+    for name, value in expected.items():  # whole-epoch values, streamed over 8 uneven batches
+        assert h.history[name] == pytest.approx([value] * 2, rel=1e-5), name
+    pv = p[:20]
+    assert h.history["val_precision"][0] == pytest.approx(np.sum((pv > 0.4) & (onehot[:20] == 1)) / np.sum(pv > 0.4))
+
+
+def test_evaluate_return_forms_and_duplicate_names():
+    x, y = _toy(n=30)
+    model = _frozen()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy", "accuracy"],
+                  weighted_metrics=["accuracy"])
+    assert model.metrics_names == ["loss", "accuracy", "accuracy_1", "weighted_accuracy"]
+    out = model.evaluate(x, y, verbose=0)
+    assert isinstance(out, list) and len(out) == 4 and out[1] == out[2] == out[3]
+    d = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert list(d) == model.metrics_names and d["loss"] == pytest.approx(out[0])
+    assert isinstance(d["accuracy"], float)
+    assert all(isinstance(m, fastnn.metrics.SparseCategoricalAccuracy) for m in model.metrics)
+
+
+def test_sample_weight_reaches_weighted_metrics_only():
+    x, y = _toy(n=40)
+    model = _frozen()
+    model.compile(optimizer=fastnn.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], weighted_metrics=["accuracy"])
+    w = np.random.default_rng(3).uniform(0.0, 2.0, len(y))
+    hit = model.predict(x, verbose=0).argmax(1) == y
+    d = model.evaluate(x, y, sample_weight=w, batch_size=9, return_dict=True, verbose=0)
+    assert d["accuracy"] == pytest.approx(hit.mean()) and d["weighted_accuracy"] == pytest.approx(np.sum(w * hit) / np.sum(w))
+    cw = {0: 3.0, 1: 0.5, 2: 1.0}
+    cw_w = np.array([cw[int(c)] for c in y])
+    h = model.fit(x, y, batch_size=16, class_weight=cw, shuffle=False, verbose=0)
+    assert h.history["accuracy"][0] == pytest.approx(hit.mean())
+    assert h.history["weighted_accuracy"][0] == pytest.approx(np.sum(cw_w * hit) / np.sum(cw_w))
+
+
+def test_train_and_test_on_batch_report_that_batch():
+    x, y = _toy(n=40)
+    model = _frozen()
+    model.compile(optimizer=fastnn.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    hit = model.predict(x, verbose=0).argmax(1) == y
+    model.test_on_batch(x[:20], y[:20])
+    loss, acc = model.test_on_batch(x[20:], y[20:])  # not a running mean over both calls
+    assert acc == pytest.approx(hit[20:].mean())
+    assert model.train_on_batch(x[:20], y[:20], return_dict=True)["accuracy"] == pytest.approx(hit[:20].mean())
+    assert model.test_on_batch(x[20:], y[20:])[0] == pytest.approx(loss)
+
+
+def test_accuracy_resolves_again_when_the_targets_change_shape():
+    x, y = _toy(n=24)
+    model = _frozen()
+    model.compile(optimizer=fastnn.optimizers.SGD(0.0), loss=fastnn.losses.CategoricalCrossentropy(),
+                  metrics=["accuracy"])
+    onehot = fastnn.utils.to_categorical(y, 3)
+    expected = np.mean(model.predict(x, verbose=0).argmax(1) == y)
+    assert model.evaluate(x, onehot, verbose=0)[1] == pytest.approx(expected)
+    assert isinstance(model.metrics[0], fastnn.metrics.CategoricalAccuracy)
+
+
+def test_metric_shape_errors_name_the_metric():
+    x, y = _toy(n=12)
+    model = _frozen()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["mse"])
+    with pytest.raises(ValueError, match=r"'mse'.*mean_squared_error.*\(12,\).*\(12, 3\)"):
+        model.evaluate(x, y, verbose=0)
+    with pytest.raises(ValueError, match=r"unknown metric 'precission'.*precision"):
+        model.compile(optimizer="sgd", loss="mse", metrics=["precission"])
+    with pytest.raises(TypeError, match="compile: metrics must be a list"):
+        model.compile(optimizer="sgd", loss="mse", metrics=5)
+
+
+# ---------------------------------------------------------------------------- steps (Keras 3's EpochIterator)
+
+class _Seen(fastnn.callbacks.Callback):
+    """Records each epoch's steps."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.steps.append(0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps[-1] += 1
+
+
+def test_epoch_iterator_continues_across_epochs_and_restarts_when_data_runs_out():
+    from fastnn.epoch_iterator import EpochIterator
+
+    it = EpochIterator(100, 10, steps_per_epoch=4)  # 10 batches
+    starts = lambda: [idx.start for _, idx in it.epoch()]  # noqa: E731
+    assert starts() == [0, 10, 20, 30] and starts() == [40, 50, 60, 70]
+    with pytest.warns(UserWarning, match="ran out of data"):
+        assert starts() == [80, 90]
+    assert starts() == [0, 10, 20, 30]  # a new pass
+    exact = EpochIterator(100, 10, steps_per_epoch=5)
+    assert [idx.start for _, idx in exact.epoch()][-1] == 40
+    assert [idx.start for _, idx in exact.epoch()][-1] == 90
+    assert [idx.start for _, idx in exact.epoch()][0] == 0  # ended exactly: a new pass, no warning
+    full = EpochIterator(95, 10)
+    assert len(list(full.epoch())) == 10 and full.steps == 10
+    shuffled = EpochIterator(40, 10, steps_per_epoch=2, shuffle=True)
+    first = np.concatenate([idx for _, idx in shuffled.epoch()] + [idx for _, idx in shuffled.epoch()])
+    assert sorted(first) == list(range(40))  # two epochs = one permutation of the data
+
+
+def test_fit_steps_per_epoch_with_arrays():
+    x, y = _toy(n=50)  # 5 batches of 10
+    model = _frozen()
+    model.compile(optimizer=fastnn.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    seen = _Seen()
+    with pytest.warns(UserWarning, match="ran out of data"):
+        h = model.fit(x, y, batch_size=10, epochs=4, steps_per_epoch=2, shuffle=False, callbacks=[seen], verbose=0)
+    assert seen.steps == [2, 2, 1, 2] and seen.params["steps"] == 2
+    p = model.predict(x, verbose=0)
+    per_sample = -np.log(p[np.arange(len(y)), y])
+    hit = p.argmax(1) == y
+    for epoch, rows in enumerate([slice(0, 20), slice(20, 40), slice(40, 50), slice(0, 20)]):
+        assert h.history["loss"][epoch] == pytest.approx(per_sample[rows].mean(), rel=1e-5)
+        assert h.history["accuracy"][epoch] == pytest.approx(hit[rows].mean())
+
+
+def test_validation_steps_evaluate_steps_predict_steps():
+    x, y = _toy(n=50)
+    model = _frozen()
+    model.compile(optimizer=fastnn.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    first = model.evaluate(x[:20], y[:20], return_dict=True, verbose=0)
+    assert model.evaluate(x, y, batch_size=10, steps=2, return_dict=True, verbose=0) == pytest.approx(first)
+    h = model.fit(x, y, batch_size=10, epochs=2, validation_data=(x, y), validation_steps=2, verbose=0)
+    # Keras resets the validation iterator each epoch: the same first two batches every time
+    assert h.history["val_loss"] == pytest.approx([first["loss"]] * 2, rel=1e-6)
+    out = model.predict(x, batch_size=10, steps=3, verbose=0)
+    np.testing.assert_allclose(out, model.predict(x[:30], verbose=0), rtol=1e-6)
+    with pytest.warns(UserWarning, match="ran out of data"):
+        assert model.predict(x, batch_size=10, steps=9, verbose=0).shape == (50, 3)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="steps_per_epoch must be a positive int"):
+            model.fit(x, y, steps_per_epoch=bad, verbose=0)
+    with pytest.raises(ValueError, match="evaluate: steps"):
+        model.evaluate(x, y, steps=0, verbose=0)
+    with pytest.raises(ValueError, match="fit: validation_steps"):
+        model.fit(x, y, validation_split=0.2, validation_steps="2", verbose=0)
+
+
+# ---------------------------------------------------------------------------- evaluate / predict progress
+
+def test_evaluate_and_predict_progress(capsys):
+    import re
+
+    x, y = _toy(n=48)
+    model = _mlp()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.evaluate(x, y, batch_size=16, verbose=0)
+    model.predict(x, batch_size=16, verbose=0)
+    assert capsys.readouterr().out == ""
+    model.evaluate(x, y, batch_size=16, verbose=1)
+    chunks = re.split(r"[\r\n]", capsys.readouterr().out)
+    final = [c for c in chunks if c.startswith("3/3 ")]
+    assert final and re.search(r"loss: \d+\.\d{4} - accuracy: \d\.\d{4}$", final[-1]), chunks
+    model.evaluate(x, y, batch_size=16, verbose=2)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and re.fullmatch(r"3/3 - \d+s - \d+(us|ms|s)/step - loss: \d+\.\d{4} - accuracy: "
+                                            r"\d\.\d{4}", lines[0]), lines
+    model.predict(x, batch_size=16)  # verbose="auto": a bar
+    assert any(c.startswith("3/3 ") for c in re.split(r"[\r\n]", capsys.readouterr().out))
+    model.fit(x, y, epochs=1, batch_size=16, validation_split=0.25, verbose=2)  # validation adds no line of its own
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and "val_accuracy" in lines[1]
