@@ -147,6 +147,48 @@ def test_compile_with_loss_object_and_metric_function(tmp_path):
     assert not models.load_model(tmp_path / "m.fastnn", compile=False)._compiled
 
 
+def test_metric_objects_and_weighted_metrics_restored(tmp_path):
+    from fastnn import metrics
+
+    x, y = _data()
+    model = _model()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["acc", metrics.SparseTopKCategoricalAccuracy(k=2, name="top2"),
+                           metrics.sparse_categorical_accuracy, metrics.SparseCategoricalAccuracy],
+                  weighted_metrics=[metrics.SparseCategoricalAccuracy(name="w_acc")])
+    before = model.evaluate(x, y, verbose=0, sample_weight=np.linspace(0.1, 2, len(y)), return_dict=True)
+    model.save(tmp_path / "m.fastnn")
+    with safetensors.safe_open(str(tmp_path / "m.fastnn"), framework="numpy") as f:
+        compiled = json.loads(f.metadata()["compile_config"])
+    assert compiled["metrics"][0] == "acc"
+    assert compiled["metrics"][1] == {"class_name": "SparseTopKCategoricalAccuracy",
+                                      "config": {"name": "top2", "dtype": "float32", "k": 2, "from_sorted_ids": False}}
+    assert compiled["metrics"][2]["config"]["fn"] == "sparse_categorical_accuracy"
+    assert compiled["weighted_metrics"][0]["config"]["name"] == "w_acc"
+    loaded = models.load_model(tmp_path / "m.fastnn")
+    assert loaded.metrics_names == model.metrics_names == ["loss", "acc", "top2", "sparse_categorical_accuracy",
+                                                           "sparse_categorical_accuracy_1", "w_acc"]
+    got = loaded.evaluate(x, y, verbose=0, sample_weight=np.linspace(0.1, 2, len(y)), return_dict=True)
+    assert got == pytest.approx(before, rel=1e-6)
+    assert isinstance(loaded.metrics[1], metrics.SparseTopKCategoricalAccuracy) and loaded.metrics[1].get_config()["k"] == 2
+
+
+def test_unknown_saved_metric_is_a_clear_error(tmp_path):
+    model, _, _ = _trained()
+    path = tmp_path / "m.fastnn"
+    model.save(path)
+    tensors = safetensors.numpy.load_file(str(path))
+    with safetensors.safe_open(str(path), framework="numpy") as f:
+        meta = dict(f.metadata())
+    config = json.loads(meta["compile_config"])
+    config["metrics"] = [{"class_name": "F1Score", "config": {}}]
+    meta["compile_config"] = json.dumps(config)
+    safetensors.numpy.save_file(tensors, str(path), metadata=meta)
+    with pytest.raises(ValueError, match=r"compile configuration cannot be restored.*unknown metric class 'F1Score'"):
+        models.load_model(path)
+    assert not models.load_model(path, compile=False)._compiled
+
+
 def test_uncompiled_and_lazily_built_models(tmp_path):
     model = Sequential([layers.Dense(5, activation="tanh"), layers.Dense(2)])
     x = np.random.default_rng(0).standard_normal((7, 3)).astype(np.float32)
