@@ -59,7 +59,8 @@ def _cases():
         out += [
             ("accuracy", metrics.Accuracy, ints, ints_pred, (ints == ints_pred).mean(axis=1)),
             ("binary", metrics.BinaryAccuracy, yb, pb, ((pb > 0.5) == yb)[:, 0]),
-            ("binary_t0.7", lambda: metrics.BinaryAccuracy(threshold=0.7), yb[:, 0], pb, ((pb[:, 0] > 0.7) == yb[:, 0])),
+            ("binary_t0.7", lambda: metrics.BinaryAccuracy(threshold=0.7), yb[:, 0], pb,
+             (pb[:, 0] > 0.7) == yb[:, 0]),
             ("categorical", metrics.CategoricalAccuracy, onehot, scores, labels == scores.argmax(1)),
             ("sparse", metrics.SparseCategoricalAccuracy, labels, scores, labels == scores.argmax(1)),
             ("sparse_n1", metrics.SparseCategoricalAccuracy, labels[:, None], scores, labels == scores.argmax(1)),

@@ -362,7 +362,8 @@ def test_sample_weight_reaches_weighted_metrics_only():
     w = np.random.default_rng(3).uniform(0.0, 2.0, len(y))
     hit = model.predict(x, verbose=0).argmax(1) == y
     d = model.evaluate(x, y, sample_weight=w, batch_size=9, return_dict=True, verbose=0)
-    assert d["accuracy"] == pytest.approx(hit.mean()) and d["weighted_accuracy"] == pytest.approx(np.sum(w * hit) / np.sum(w))
+    assert d["accuracy"] == pytest.approx(hit.mean())
+    assert d["weighted_accuracy"] == pytest.approx(np.sum(w * hit) / np.sum(w))
     cw = {0: 3.0, 1: 0.5, 2: 1.0}
     cw_w = np.array([cw[int(c)] for c in y])
     h = model.fit(x, y, batch_size=16, class_weight=cw, shuffle=False, verbose=0)

@@ -170,7 +170,8 @@ def test_metric_objects_and_weighted_metrics_restored(tmp_path):
                                                            "sparse_categorical_accuracy_1", "w_acc"]
     got = loaded.evaluate(x, y, verbose=0, sample_weight=np.linspace(0.1, 2, len(y)), return_dict=True)
     assert got == pytest.approx(before, rel=1e-6)
-    assert isinstance(loaded.metrics[1], metrics.SparseTopKCategoricalAccuracy) and loaded.metrics[1].get_config()["k"] == 2
+    assert isinstance(loaded.metrics[1], metrics.SparseTopKCategoricalAccuracy)
+    assert loaded.metrics[1].get_config()["k"] == 2
 
 
 def test_unknown_saved_metric_is_a_clear_error(tmp_path):
