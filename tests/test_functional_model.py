@@ -128,8 +128,28 @@ def test_shared_layer_uses_one_set_of_weights_and_sums_its_gradients():
     y.sum().backward()
     np.testing.assert_allclose(shared.kernel.grad, (xl - xr).sum(0)[:, None] * np.ones((1, 4)), rtol=1e-5,
                                atol=1e-5)
-    with pytest.raises(NotImplementedError, match="2 inputs"):
-        model.fit([xl, xr], np.zeros((5, 4), np.float32), verbose=0)
+
+
+
+def test_two_input_model_fits_evaluates_and_predicts_on_a_list_of_arrays():
+    fastnn.manual_seed(8)
+    left, right = layers.Input((6,)), layers.Input((3,))
+    h = layers.Concatenate()([layers.Dense(8, activation="relu")(left), layers.Dense(4, activation="relu")(right)])
+    model = models.Model([left, right], layers.Dense(1)(h))
+    rng = np.random.default_rng(6)
+    xl, xr = rng.standard_normal((200, 6)).astype(np.float32), rng.standard_normal((200, 3)).astype(np.float32)
+    y = (xl[:, :1] - 2 * xr[:, 1:2]).astype(np.float32)
+    model.compile(optimizer=fastnn.optimizers.Adam(0.02), loss="mse")
+    history = model.fit([xl, xr], y, epochs=20, batch_size=25, validation_split=0.2, verbose=0)
+    assert history.history["loss"][-1] < 0.2 * history.history["loss"][0]
+    assert "val_loss" in history.history
+    pred = model.predict([xl, xr], batch_size=64, verbose=0)
+    assert pred.shape == (200, 1)
+    np.testing.assert_allclose(model.evaluate([xl, xr], y, verbose=0), float(np.mean((pred - y) ** 2)), rtol=1e-4)
+    with pytest.raises(ValueError, match="different numbers of samples"):
+        model.predict([xl, xr[:10]], verbose=0)
+    with pytest.raises(ValueError, match="expects 2 inputs"):
+        model.predict(xl, verbose=0)
 
 
 def test_save_load_and_config_round_trip(tmp_path):

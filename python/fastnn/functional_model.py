@@ -124,24 +124,6 @@ class Functional(Model):
                                       "the model directly, or build one Model per output that shares the layers")
         return super().compile(*args, **kwargs)
 
-    def _training_input(self, what):
-        if not self._single_input:
-            raise NotImplementedError(f"{what}: model {self.name!r} has {len(self._input_list)} inputs; fit, evaluate "
-                                      "and predict on several input arrays are not supported yet. Call the model "
-                                      "directly on a list of arrays")
-
-    def fit(self, *args, **kwargs):
-        self._training_input("fit")
-        return super().fit(*args, **kwargs)
-
-    def evaluate(self, *args, **kwargs):
-        self._training_input("evaluate")
-        return super().evaluate(*args, **kwargs)
-
-    def predict(self, *args, **kwargs):
-        self._training_input("predict")
-        return super().predict(*args, **kwargs)
-
     # ------------------------------------------------------------------ summary
     def _summary_rows(self):
         """Name (type), output shape, parameters and, as Keras shows for functional models, what

@@ -73,7 +73,23 @@ def _sample_weight_array(sample_weight, n, what):
     return w
 
 
-def _x_array(x, what):
+class _Arrays:
+    """The inputs of a model with several inputs: one array per input, indexed together (a batch
+    of them is an ``_Arrays`` again), so the loops treat them like one array."""
+
+    __slots__ = ("arrays",)
+
+    def __init__(self, arrays):
+        self.arrays = arrays
+
+    def __len__(self):
+        return len(self.arrays[0])
+
+    def __getitem__(self, index):
+        return _Arrays([a[index] for a in self.arrays])
+
+
+def _one_x_array(x, what):
     if isinstance(x, Tensor):
         x = x.numpy()
     if x is None:
@@ -86,6 +102,18 @@ def _x_array(x, what):
     if x.ndim == 0:
         raise ValueError(f"{what}: x must have a batch axis, got a scalar")
     return x
+
+
+def _x_array(x, what):
+    """x as one float32 array; a list/tuple of arrays (Keras' form for a model with several
+    inputs) becomes an ``_Arrays`` of them (nested lists of numbers stay one array)."""
+    if isinstance(x, (list, tuple)) and x and all(isinstance(a, (np.ndarray, Tensor)) for a in x):
+        arrays = [_one_x_array(a, what) for a in x]
+        if len({len(a) for a in arrays}) > 1:
+            raise ValueError(f"{what}: the input arrays hold different numbers of samples: "
+                             f"{', '.join(str(len(a)) for a in arrays)}")
+        return arrays[0] if len(arrays) == 1 else _Arrays(arrays)
+    return _one_x_array(x, what)
 
 
 def _y_array(y, what):
@@ -177,6 +205,8 @@ class Model(Layer):
     def _model_input(self, xb):
         """A batch as a Tensor on the model's device (building a lazy model first, on the CPU, so
         its new weights can follow the others)."""
+        if isinstance(xb, _Arrays):
+            return [self._model_input(a) for a in xb.arrays]
         t = Tensor(xb)
         if self._device is None or self._device == "cpu":
             return t
