@@ -29,6 +29,8 @@
 # test counts in the commit message.
 #
 # Knobs (environment): COMMIT, PYTHON (default python3), CUDA_ARCH (default 90 = H100/H200),
+#   MEMCHECK_TESTS (the test modules memcheck runs; default: element-wise, losses, optimizers),
+#   GPU_BENCH_FILES (the benchmark modules; default: GEMM and ops),
 #   GPU_BENCH_REPS (default 5), SESSION_BUDGET_S (default 540), SKIP_BUILD=1 (use an already
 #   installed fastnn), SKIP_CPU_TESTS=1, BENCH_GPU_SYSTEMS / BENCH_GPU_TARGET_S (see the suite).
 # Check it here without a GPU: bash -n bench/gpu_session.sh
@@ -274,9 +276,10 @@ SKIPS=$(grep -m3 -oE 'SKIPPED \[[0-9]+\] [^ ]+: .*' "$OUT/pytest-gpu.log" 2>/dev
 write_summary
 
 # ---------------------------------------------------------------- 5. GPU benchmark
+GPU_BENCH_FILES=${GPU_BENCH_FILES:-bench/test_bench_gpu_gemm.py bench/test_bench_gpu_ops.py}
 STEP_NOTE="$REPS repetitions, systems ${BENCH_GPU_SYSTEMS:-fastnn,cublas,torch}"
 run_step "GPU benchmark" "$WORK/gpu-bench.log" "$(cap 270 40)" \
-  "$PY" -m pytest bench/test_bench_gpu_gemm.py bench/test_bench_gpu_ops.py --bench-reps "$REPS" -rs \
+  "$PY" -m pytest $GPU_BENCH_FILES --bench-reps "$REPS" -rs \
     --benchmark-json="$OUT/gpu-bench.json"
 BENCH_COUNTS=$(grep -E "^=+ .*(passed|failed|skipped|error).* in [0-9.]+s" "$WORK/gpu-bench.log" | tail -1 | tr -d '=' | sed 's/^ *//')
 BENCH_COUNTS=${BENCH_COUNTS:-"no pytest summary line (see gpu-bench.log in logs.tar.gz)"}
@@ -297,12 +300,12 @@ fi
 # ---------------------------------------------------------------- 6b. memcheck (optional)
 # compute-sanitizer's memcheck over the small GPU test modules: out-of-bounds or misaligned
 # device accesses that happen to give right answers. It refuses gVisor machines; capped.
+MEMCHECK_TESTS=${MEMCHECK_TESTS:-tests/test_gpu_elementwise.py tests/test_gpu_losses.py tests/test_gpu_optimizers.py}
 SAN=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
 if [ -n "$SAN" ] && [ "${SKIP_MEMCHECK:-0}" != "1" ]; then
   run_step "memcheck (GPU op tests)" "$WORK/memcheck.log" "$(cap 90 60)" \
     "$SAN" --tool memcheck --error-exitcode 9 --print-limit 20 \
-      "$PY" -m pytest tests/test_gpu_elementwise.py tests/test_gpu_losses.py \
-        tests/test_gpu_optimizers.py -x -q -p no:cacheprovider
+      "$PY" -m pytest $MEMCHECK_TESTS -x -q -p no:cacheprovider
   MEMCHECK_TAIL=$(grep -E "ERROR SUMMARY|Invalid|passed|failed" "$WORK/memcheck.log" | tail -3 | tr '\n' ' ')
   STEP_NOTES[${#STEP_NOTES[@]}-1]="$MEMCHECK_TAIL"
   write_summary

@@ -91,7 +91,7 @@ def test_regularizers_give_layer_losses():
     lambda: layers.Dropout(0.3),
     lambda: layers.Flatten(input_shape=(2, 3)),
     lambda: layers.Reshape((2, -1)),
-    lambda: layers.Input(shape=(5,)),
+    lambda: layers.InputLayer(shape=(5,)),
 ])
 def test_get_config_round_trip(make):
     layer = make()

@@ -314,3 +314,21 @@ def test_other_bad_input():
         metrics.MeanMetricWrapper(lambda yt, yp: np.zeros(2), name="bad").update_state(np.zeros(3), np.zeros(3))
     with pytest.raises(TypeError, match="MeanMetricWrapper: fn must be a callable"):
         metrics.MeanMetricWrapper("mse")
+
+
+def test_device_arrays_are_copied_to_the_host_once():
+    class FakeDeviceArray:  # the two things metrics use from a CuPy array
+        __cuda_array_interface__ = {}
+
+        def __init__(self, a):
+            self.a, self.copies, self.shape = a, 0, a.shape
+
+        def get(self):
+            self.copies += 1
+            return self.a
+
+    labels, _, scores = _categorical(6)
+    dev = FakeDeviceArray(scores)
+    m = metrics.SparseCategoricalAccuracy()
+    m.update_state(labels, dev)
+    assert m.result() == pytest.approx(float(np.mean(labels == scores.argmax(1)))) and dev.copies == 1

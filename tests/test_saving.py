@@ -220,7 +220,7 @@ def test_subclassed_model_save_is_refused_save_weights_works(tmp_path):
 
     net = Net()
     net(np.ones((1, 3), np.float32))
-    with pytest.raises(ValueError, match="only Sequential"):
+    with pytest.raises(ValueError, match="only Sequential and functional"):
         net.save(tmp_path / "net.fastnn")
     assert _leftovers(tmp_path, []) == []
     net.save_weights(tmp_path / "net.weights.safetensors")

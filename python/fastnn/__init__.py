@@ -14,7 +14,8 @@ from fastnn.tensor import Parameter, Tensor, enable_grad, is_grad_enabled, no_gr
 from fastnn import functional, losses, regularizers, datasets  # noqa: E402,I001  (build on Tensor)
 from fastnn import initializers, optimizers, random, schedules, utils  # noqa: E402,I001
 from fastnn import callbacks, layers, metrics, models  # noqa: E402,I001  (build on the above)
-from fastnn.models import Sequential  # noqa: E402
+from fastnn.layers import Input  # noqa: E402  (keras.Input)
+from fastnn.models import Model, Sequential  # noqa: E402
 from fastnn.info import info
 from fastnn.ops import (
     activation,
@@ -55,6 +56,8 @@ __all__ = [
     "layers",
     "metrics",
     "models",
+    "Input",
+    "Model",
     "Sequential",
     "initializers",
     "optimizers",

@@ -313,6 +313,38 @@ def transpose(x, axes=None):
     return Tensor._from_op(out, "transpose", (_tensor_or_none(x),), backward)
 
 
+def concatenate(tensors, axis: int = -1):
+    """Joins tensors along ``axis`` (all other axes equal, one device); the gradient is split
+    back into the pieces (contiguous copies: every backward rule may assume C order)."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("concatenate: expected a non-empty list of tensors, got an empty one")
+    arrays = [_data(t) for t in tensors]
+    ndim = arrays[0].ndim
+    if ndim == 0:
+        raise ValueError("concatenate: zero-dimensional tensors cannot be concatenated")
+    ax = _normalize_axes(axis, ndim, "concatenate")[0]
+    for i, a in enumerate(arrays):
+        if a.ndim != ndim or a.shape[:ax] + a.shape[ax + 1:] != arrays[0].shape[:ax] + arrays[0].shape[ax + 1:]:
+            raise ValueError(f"concatenate: every input must match the first one's shape {tuple(arrays[0].shape)} "
+                             f"except on axis {axis}, but input {i} has shape {tuple(a.shape)}")
+        if is_cuda_array(a) != is_cuda_array(arrays[0]):
+            raise ValueError("concatenate: the inputs are on different devices (CPU and GPU); move them with .to()")
+    xp = array_module(arrays[0])
+    out = xp.concatenate(arrays, axis=ax)
+    bounds = np.cumsum([0] + [a.shape[ax] for a in arrays])
+
+    def backward(g):
+        index = [slice(None)] * g.ndim
+        pieces = []
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            index[ax] = slice(int(lo), int(hi))
+            pieces.append(xp.ascontiguousarray(g[tuple(index)]))
+        return tuple(pieces)
+
+    return Tensor._from_op(out, "concatenate", tuple(_tensor_or_none(t) for t in tensors), backward)
+
+
 def _is_basic_index(index) -> bool:
     parts = index if isinstance(index, tuple) else (index,)
     return all(p is None or p is Ellipsis or isinstance(p, (slice, numbers.Integral)) for p in parts)

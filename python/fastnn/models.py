@@ -29,6 +29,7 @@ from fastnn import optimizers as _optimizers
 from fastnn import random as _random
 from fastnn.layers.base import Layer
 from fastnn.layers.core import InputLayer, _fmt
+from fastnn.layers.symbolic import KerasTensor
 from fastnn.tensor import Tensor, no_grad
 
 History = _callbacks.History  # kept here too: ``fastnn.models.History``
@@ -73,7 +74,23 @@ def _sample_weight_array(sample_weight, n, what):
     return w
 
 
-def _x_array(x, what):
+class _Arrays:
+    """The inputs of a model with several inputs: one array per input, indexed together (a batch
+    of them is an ``_Arrays`` again), so the loops treat them like one array."""
+
+    __slots__ = ("arrays",)
+
+    def __init__(self, arrays):
+        self.arrays = arrays
+
+    def __len__(self):
+        return len(self.arrays[0])
+
+    def __getitem__(self, index):
+        return _Arrays([a[index] for a in self.arrays])
+
+
+def _one_x_array(x, what):
     if isinstance(x, Tensor):
         x = x.numpy()
     if x is None:
@@ -86,6 +103,18 @@ def _x_array(x, what):
     if x.ndim == 0:
         raise ValueError(f"{what}: x must have a batch axis, got a scalar")
     return x
+
+
+def _x_array(x, what):
+    """x as one float32 array; a list/tuple of arrays (Keras' form for a model with several
+    inputs) becomes an ``_Arrays`` of them (nested lists of numbers stay one array)."""
+    if isinstance(x, (list, tuple)) and x and all(isinstance(a, (np.ndarray, Tensor)) for a in x):
+        arrays = [_one_x_array(a, what) for a in x]
+        if len({len(a) for a in arrays}) > 1:
+            raise ValueError(f"{what}: the input arrays hold different numbers of samples: "
+                             f"{', '.join(str(len(a)) for a in arrays)}")
+        return arrays[0] if len(arrays) == 1 else _Arrays(arrays)
+    return _one_x_array(x, what)
 
 
 def _y_array(y, what):
@@ -135,8 +164,16 @@ def _no_support(what, **given):
 
 
 class Model(Layer):
-    """A layer with a training loop. Subclass it with a ``call(x, training=False)`` (layers set as
-    attributes are tracked), or use ``Sequential``."""
+    """A layer with a training loop. Three ways to make one, as in Keras: ``Model(inputs, outputs)``
+    on symbolic tensors from ``Input`` (the functional API, ``fastnn.functional_model``), a subclass
+    with a ``call(x, training=False)`` (layers set as attributes are tracked), or ``Sequential``."""
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+            from fastnn.functional_model import Functional
+
+            return super().__new__(Functional)  # Python then runs Functional.__init__(inputs, outputs, ...)
+        return super().__new__(cls)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -145,6 +182,48 @@ class Model(Layer):
         self._compiled = False
         self._compile_metrics = CompileMetrics()
         self.stop_training = False
+        self._device = None  # "cpu" / "cuda" / "cuda:N" after to(); batches are moved there
+
+    # ------------------------------------------------------------------ device
+    def to(self, device):
+        """Moves every weight (and the optimizer's state) to ``"cpu"`` or ``"cuda"``/``"cuda:N"``
+        in place and returns the model, as PyTorch's ``module.to``; fit / evaluate / predict then
+        send each batch there. Weights a lazy model makes later are moved at its first batch."""
+        from fastnn.functional import _move, _parse_device
+
+        kind, index = _parse_device(device)
+
+        def move(arr):
+            return _move(arr, kind, index)
+
+        for p in self.weights:
+            p.data = move(p.data)
+            if p.grad is not None:
+                p.grad = move(p.grad)
+        if self.optimizer is not None and hasattr(self.optimizer, "move_state"):
+            self.optimizer.move_state(move)
+        self._device = kind if index is None else f"{kind}:{index}"
+        return self
+
+    @property
+    def device(self) -> str:
+        """Where the weights live: ``"cpu"`` or ``"cuda:N"`` (``"cpu"`` before any weight exists)."""
+        weights = self.weights
+        return weights[0].device if weights else "cpu"
+
+    def _model_input(self, xb):
+        """A batch as a Tensor on the model's device (building a lazy model first, on the CPU, so
+        its new weights can follow the others)."""
+        if isinstance(xb, _Arrays):
+            return [self._model_input(a) for a in xb.arrays]
+        t = Tensor(xb)
+        if self._device is None or self._device == "cpu":
+            return t
+        if not self.built or any(p.device == "cpu" for p in self.weights):
+            with no_grad():
+                self(Tensor(xb[:1]), training=False)
+            self.to(self._device)
+        return t.to(self._device)
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
@@ -198,7 +277,7 @@ class Model(Layer):
 
     def _train_step(self, xb, yb, wb=None):
         params = self.trainable_weights
-        y_pred = self(Tensor(xb), training=True)
+        y_pred = self(self._model_input(xb), training=True)
         loss = self._loss_value(yb, y_pred, wb)
         for p in params:
             p.grad = None
@@ -209,7 +288,7 @@ class Model(Layer):
 
     def _test_step(self, xb, yb, wb=None):
         with no_grad():
-            y_pred = self(Tensor(xb), training=False)
+            y_pred = self(self._model_input(xb), training=False)
             loss = self._loss_value(yb, y_pred, wb)
         self._compile_metrics.update_state(yb, y_pred.data, wb)
         return float(loss.item())
@@ -369,7 +448,7 @@ class Model(Layer):
         with no_grad():
             for step, idx in batches.epoch():
                 cbs.on_predict_batch_begin(step)
-                outs.append(self(Tensor(x[idx]), training=False).numpy())
+                outs.append(self(self._model_input(x[idx]), training=False).numpy())
                 cbs.on_predict_batch_end(step, {"outputs": outs[-1]})
         cbs.on_predict_end()
         return np.concatenate(outs, axis=0)
@@ -423,7 +502,7 @@ class Model(Layer):
 
     def predict_on_batch(self, x):
         with no_grad():
-            return self(Tensor(_x_array(x, "predict_on_batch")), training=False).numpy()
+            return self(self._model_input(_x_array(x, "predict_on_batch")), training=False).numpy()
 
     # ------------------------------------------------------------------ summary
     def _summary_rows(self):
@@ -438,16 +517,22 @@ class Model(Layer):
                              "build(input_shape), by calling it on a batch of data, or by giving the first "
                              "layer an input_shape (or starting with Input(shape))")
         print_fn = print_fn or (lambda s: print(s))
-        width = line_length or 80
-        cols = [int(width * 0.45), int(width * 0.33)]
         rows = self._summary_rows()
+        connected = any(len(r) > 3 for r in rows)  # functional models add "Connected to"
+        width = line_length or (110 if connected else 80)
+        cols = [int(width * 0.33), int(width * 0.22), int(width * 0.12)] if connected else \
+            [int(width * 0.45), int(width * 0.33), width - int(width * 0.45) - int(width * 0.33)]
 
-        def line(a, b, c):
-            return f"{a:<{cols[0]}}{b:<{cols[1]}}{c:>{width - cols[0] - cols[1]}}"
+        def line(a, b, c, d=""):
+            text = f"{a:<{cols[0]}}{b:<{cols[1]}}{c:>{cols[2]}}"
+            return text + f"  {d}" if connected else text
 
-        out = [f'Model: "{self.name}"', "_" * width, line(" Layer (type)", "Output Shape", "Param #"), "=" * width]
-        for i, (name, shape, count) in enumerate(rows):
-            out.append(line(" " + name, "?" if shape is None else _fmt(shape), f"{count:,}"))
+        out = [f'Model: "{self.name}"', "_" * width,
+               line(" Layer (type)", "Output Shape", "Param #", "Connected to"), "=" * width]
+        for i, row in enumerate(rows):
+            name, shape, count = row[:3]
+            out.append(line(" " + name, "?" if shape is None else _fmt(shape), f"{count:,}",
+                            row[3] if connected else ""))
             out.append(("=" if i == len(rows) - 1 else "_") * width)
         if not rows:
             out.append("=" * width)
@@ -477,6 +562,8 @@ class Sequential(Model):
             self.add(layer)
 
     def add(self, layer):
+        if isinstance(layer, KerasTensor) and isinstance(layer.node.layer, InputLayer):
+            layer = layer.node.layer  # Sequential([Input(shape), ...]) as Keras allows
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add: expected a fastnn layer, got {type(layer).__name__}")
         if isinstance(layer, InputLayer) and self._layers:

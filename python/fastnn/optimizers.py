@@ -282,6 +282,16 @@ class Optimizer:
             if self._states[i] is None:
                 self._make_states(i, _data_of(p))
 
+    def move_state(self, move) -> None:
+        """Replaces every state array by ``move(array)`` (``Model.to`` moves them with the weights,
+        so a model keeps training where it goes)."""
+        for st in self._states:
+            if st is not None:
+                st[:] = [None if a is None else move(a) for a in st]
+        for loaded in self._pending.values():
+            for name in loaded:
+                loaded[name] = move(loaded[name])
+
     @property
     def variables(self) -> list:
         """Every state array, by parameter position, then in the kernel's slot order."""

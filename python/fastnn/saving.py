@@ -6,7 +6,7 @@
 - ``format`` = ``"fastnn"``, ``format_version``, ``kind`` (``"model"`` or ``"weights"``),
   ``fastnn_version``;
 - ``weight_names``: a JSON list giving the weights' order (``model.weights``);
-- ``model_config`` (kind ``"model"``): the architecture as JSON, ``{"class_name": "Sequential",
+- ``model_config`` (kind ``"model"``): the architecture as JSON, ``{"class_name": "Sequential" or "Functional",
   "config": {... "layers": [{"class_name", "config"}, ...]}, "build_config": {"input_shape"}}``;
 - ``compile_config`` (when the model was compiled with serialisable objects): the loss, the
   optimizer, the metrics and weighted metrics as names or ``{"class_name", "config"}`` (Metric
@@ -152,12 +152,14 @@ def _compile_config(model):
 
 
 def _model_config(model):
+    from fastnn.functional_model import Functional
     from fastnn.models import Sequential
 
-    if type(model) is not Sequential:
-        raise ValueError(f"save: only Sequential models can be saved whole for now (got {type(model).__name__} "
-                         f"{model.name!r}); use save_weights() and rebuild the model in code")
-    config = {"class_name": "Sequential", "config": model.get_config()}
+    if type(model) not in (Sequential, Functional):
+        raise ValueError(f"save: only Sequential and functional (Model(inputs, outputs)) models can be saved whole "
+                         f"(got the subclassed {type(model).__name__} {model.name!r}, whose call() is code); use "
+                         "save_weights() and rebuild the model in code")
+    config = {"class_name": type(model).__name__, "config": model.get_config()}
     if model.built and model.input_shape is not None:
         config["build_config"] = {"input_shape": list(model.input_shape)}
     return config
@@ -353,6 +355,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
     """The model ``save`` wrote: rebuilt from its architecture, with its weights, and compiled as it
     was when a compile configuration was saved (and ``compile=True``)."""
     from fastnn import optimizers as _optimizers
+    from fastnn.functional_model import Functional
     from fastnn.models import Sequential
 
     what = "load_model"
@@ -361,12 +364,14 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
     _fastnn_metadata(metadata, path, what, ("model",))
     config = _json(metadata, "model_config", path, what)
     names = _json(metadata, "weight_names", path, what)
-    if not isinstance(config, dict) or config.get("class_name") != "Sequential" or \
+    classes = {"Sequential": Sequential, "Functional": Functional}
+    if not isinstance(config, dict) or config.get("class_name") not in classes or \
             not isinstance(config.get("config"), dict):
         raise ValueError(f"{what}: {path!r}: unknown model class "
-                         f"{config.get('class_name') if isinstance(config, dict) else config!r} (known: Sequential)")
+                         f"{config.get('class_name') if isinstance(config, dict) else config!r} "
+                         "(known: Sequential, Functional)")
     try:
-        model = Sequential.from_config(config["config"], custom_objects)
+        model = classes[config["class_name"]].from_config(config["config"], custom_objects)
         build = config.get("build_config")
         if not model.built and isinstance(build, dict) and build.get("input_shape") is not None:
             model.build(tuple(build["input_shape"]))

@@ -6,8 +6,21 @@ subclass ``Layer`` (``build`` / ``call`` / ``compute_output_shape`` / ``get_conf
 
 from fastnn.layers.base import Layer
 from fastnn.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from fastnn.layers.merge import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average,
+                                 concatenate, maximum, minimum, multiply, subtract)
+from fastnn.layers.symbolic import KerasTensor
 
-_CLASSES = {c.__name__: c for c in (Layer, InputLayer, Dense, Activation, Dropout, Flatten, Reshape)}
+_CLASSES = {c.__name__: c for c in (Layer, InputLayer, Dense, Activation, Dropout, Flatten, Reshape,
+                                    Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate)}
+
+
+def _model_classes() -> dict:
+    """Models nest as layers (a Sequential inside a functional model); imported late (models
+    import layers)."""
+    from fastnn.functional_model import Functional
+    from fastnn.models import Sequential
+
+    return {"Sequential": Sequential, "Functional": Functional}
 
 
 def serialize(layer: Layer) -> dict:
@@ -17,12 +30,17 @@ def serialize(layer: Layer) -> dict:
 
 def deserialize(config: dict, custom_objects: dict | None = None) -> Layer:
     """The layer ``serialize`` described (``custom_objects`` maps extra class names)."""
-    classes = {**_CLASSES, **(custom_objects or {})}
+    classes = {**_CLASSES, **_model_classes(), **(custom_objects or {})}
     if not isinstance(config, dict) or config.get("class_name") not in classes:
         raise ValueError(f"layers.deserialize: unknown layer {config.get('class_name') if isinstance(config, dict) else config!r}; "
                          f"known: {', '.join(sorted(classes))}")
-    return classes[config["class_name"]].from_config(dict(config.get("config", {})))
+    cls = classes[config["class_name"]]
+    if cls.__name__ in ("Sequential", "Functional") and cls.__module__.startswith("fastnn."):
+        return cls.from_config(dict(config.get("config", {})), custom_objects)
+    return cls.from_config(dict(config.get("config", {})))
 
 
-__all__ = ["Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Layer", "Reshape",
+__all__ = ["Activation", "Add", "Average", "Concatenate", "Dense", "Dropout", "Flatten", "Input", "InputLayer",
+           "KerasTensor", "Layer", "Maximum", "Minimum", "Multiply", "Reshape", "Subtract", "add", "average",
+           "concatenate", "maximum", "minimum", "multiply", "subtract",
            "deserialize", "serialize"]

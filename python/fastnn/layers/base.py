@@ -19,6 +19,7 @@ import numpy as np
 
 from fastnn import initializers as _initializers
 from fastnn import regularizers as _regularizers
+from fastnn.layers.symbolic import call_symbolic, is_symbolic
 from fastnn.tensor import Parameter, Tensor
 
 _names_lock = threading.Lock()
@@ -78,6 +79,7 @@ class Layer:
             self.input_shape_declared = (batch_size,) + _shape_tuple(input_shape, f"{self.name}: input_shape")
         self.input_shape = None
         self.output_shape = None
+        self._inbound_nodes: list = []  # one per call on symbolic tensors (the functional API)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -185,8 +187,9 @@ class Layer:
 
     def _maybe_build(self, input_shape):
         if not self.built:
-            self.build(tuple(input_shape))
-            _record_shapes(self, tuple(input_shape))
+            shape = _as_shape(input_shape)
+            self.build(shape)
+            _record_shapes(self, shape)
 
     def build_from_declared(self) -> bool:
         """Builds from the constructor's ``input_shape`` when one was given; whether built."""
@@ -201,10 +204,34 @@ class Layer:
         raise NotImplementedError(f"{type(self).__name__}.call is not defined")
 
     def __call__(self, x, training=None, **kwargs):
-        x = to_tensor(x)
-        self._maybe_build(x.shape)
-        self.check_input(x.shape)
+        """``layer(x)``: a Tensor/array, or a list of them for layers that take several inputs
+        (``Add``, ``Concatenate``, ...). Symbolic inputs (``Input``) record the call for the
+        functional API instead of computing."""
+        if is_symbolic(x):
+            return call_symbolic(self, x)
+        if isinstance(x, (list, tuple)):
+            x = [to_tensor(t) for t in x]
+            shape = [t.shape for t in x]
+        else:
+            x = to_tensor(x)
+            shape = x.shape
+        self._maybe_build(shape)
+        self.check_input(shape)
         return self.call(x, training=bool(training), **kwargs)
+
+    def __getattr__(self, name):
+        # Keras' ``layer.input`` / ``layer.output``: the symbolic tensors of the layer's first call
+        # in a functional graph (a fallback, so subclasses may still use these names themselves).
+        if name in ("input", "output"):
+            nodes = self.__dict__.get("_inbound_nodes")
+            if not nodes:
+                raise AttributeError(f"Layer {self.__dict__.get('name')!r} has never been called on symbolic "
+                                     f"tensors (Input) and thus has no defined {name}")
+            node = nodes[0]
+            if name == "output":
+                return node.outputs[0]
+            return node.outputs[0] if not node.inputs else (node.inputs[0] if node.single else list(node.inputs))
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # ------------------------------------------------------------------ configuration
     def get_config(self) -> dict:
@@ -221,11 +248,22 @@ class Layer:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
+def _as_shape(input_shape):
+    """A shape as a tuple, or the shapes of a multi-input layer as a list of tuples."""
+    if isinstance(input_shape, list) or (isinstance(input_shape, tuple) and input_shape
+                                         and all(isinstance(s, (tuple, list)) for s in input_shape)):
+        return [tuple(s) for s in input_shape]
+    return tuple(input_shape)
+
+
 def _record_shapes(layer, input_shape):
     layer.built = True
     if layer.input_shape is None and input_shape is not None:
-        input_shape = tuple(input_shape)
-        layer.input_shape = (None,) + input_shape[1:] if input_shape else input_shape
+        input_shape = _as_shape(input_shape)
+        if isinstance(input_shape, list):
+            layer.input_shape = [(None,) + s[1:] if s else s for s in input_shape]
+        else:
+            layer.input_shape = (None,) + input_shape[1:] if input_shape else input_shape
         layer.output_shape = layer.compute_output_shape(layer.input_shape)
 
 

@@ -10,6 +10,7 @@ from fastnn import functional as F
 from fastnn import initializers as _initializers
 from fastnn import regularizers as _regularizers
 from fastnn.layers.base import Layer, serialize
+from fastnn.layers.symbolic import KerasTensor, Node
 
 
 def _fmt(shape) -> str:
@@ -33,6 +34,14 @@ class InputLayer(Layer):
     def batch_shape(self):
         return self.input_shape_declared
 
+    def symbolic_output(self):
+        """The KerasTensor this input stands for (made once)."""
+        if not self._inbound_nodes:
+            node = Node(self, [], single=True)
+            node.outputs.append(KerasTensor(self.input_shape_declared, node, 0, name=self.name))
+            self._inbound_nodes.append(node)
+        return self._inbound_nodes[0].outputs[0]
+
     def call(self, x, training=False):
         return x
 
@@ -49,9 +58,10 @@ class InputLayer(Layer):
 
 
 def Input(shape=None, batch_size=None, name=None, batch_shape=None):  # noqa: N802  (Keras' name)
-    """``keras.Input(shape)``. In this slice it returns an ``InputLayer`` to start a ``Sequential``
-    model; the functional API (``Model(inputs, outputs)``) will make it a symbolic tensor."""
-    return InputLayer(shape=shape, batch_size=batch_size, name=name, batch_shape=batch_shape)
+    """``keras.Input(shape)``: a symbolic tensor to call layers on (the functional API,
+    ``Model(inputs, outputs)``); it may also start a ``Sequential`` model."""
+    layer = InputLayer(shape=shape, batch_size=batch_size, name=name, batch_shape=batch_shape)
+    return layer.symbolic_output()
 
 
 class Dense(Layer):
