@@ -345,3 +345,20 @@ def test_verbose_forms(capsys):
         assert re.search(r"3/3 .*\d\d:\d\d<\d\d:\d\d - loss: \d+\.\d{4} - accuracy: \d\.\d{4} - val_loss: "
                          r"\d+\.\d{4} - val_accuracy: \d\.\d{4}$", final[-1]), final[-1]
         assert any(re.match(r"[12]/3 ", c) for c in re.split(r"[\r\n]", out))  # per-step updates
+
+
+def test_auto_mode_reads_the_compiled_metric_direction(tmp_path):
+    model = _model(metrics=(fastnn.metrics.Precision(name="prec"), "mse"))
+    cases = [("val_prec", True), ("prec", True), ("mse", False), ("val_loss", False)]
+    for monitor, up in cases:  # Keras 3: a metric's direction decides in mode="auto"
+        es = callbacks.EarlyStopping(monitor=monitor)
+        ckpt = callbacks.ModelCheckpoint(str(tmp_path / "m.fastnn"), monitor=monitor, save_best_only=True)
+        for cb in (es, ckpt):
+            cb.set_model(model)
+            cb.on_train_begin()
+            assert cb._max is up, (type(cb).__name__, monitor)
+        assert ckpt.best == (-math.inf if up else math.inf)
+    pinned = callbacks.EarlyStopping(monitor="prec", mode="min")
+    pinned.set_model(model)
+    pinned.on_train_begin()
+    assert pinned._max is False

@@ -207,6 +207,16 @@ def _monitor_mode(mode, monitor, caller):
     return mode == "max"
 
 
+def _metric_direction(model, monitor):
+    """Keras 3, mode "auto": a compiled metric of that name says which way is better (its
+    ``_direction``: precision and recall up, mse down); None when no compiled metric matches."""
+    name = monitor[4:] if monitor.startswith("val_") else monitor
+    for m in getattr(model, "metrics", None) or []:
+        if getattr(m, "name", None) == name and getattr(m, "_direction", None) in ("up", "down"):
+            return m._direction == "up"
+    return None
+
+
 def _get_lr(model, caller):
     opt = getattr(model, "optimizer", None)
     if opt is None or not hasattr(opt, "learning_rate"):
@@ -249,6 +259,9 @@ class EarlyStopping(Callback):
         return value + self.min_delta < reference
 
     def on_train_begin(self, logs=None):
+        if self.mode not in ("min", "max"):
+            direction = _metric_direction(self.model, self.monitor)
+            self._max = self._max if direction is None else direction
         self.wait = 0
         self.stopped_epoch = 0
         self.best = None
@@ -312,6 +325,7 @@ class ModelCheckpoint(Callback):
             raise ValueError(f"ModelCheckpoint: unrecognized save_freq {save_freq!r}; expected 'epoch' or a "
                              "positive int (batches)")
         self.save_freq = save_freq
+        self.mode = mode
         self._max = _monitor_mode(mode, monitor, "ModelCheckpoint")
         if initial_value_threshold is not None:
             self.best = float(initial_value_threshold)
@@ -319,6 +333,13 @@ class ModelCheckpoint(Callback):
             self.best = -math.inf if self._max else math.inf
         self._batches_seen = 0
         self._current_epoch = 0
+
+    def on_train_begin(self, logs=None):
+        direction = None if self.mode in ("min", "max") else _metric_direction(self.model, self.monitor)
+        if direction is not None and direction != self._max:
+            self._max = direction
+            if math.isinf(self.best):  # the untouched starting value: flip it with the direction
+                self.best = -math.inf if self._max else math.inf
 
     def on_epoch_begin(self, epoch, logs=None):
         self._current_epoch = epoch

@@ -269,6 +269,8 @@ class Mean(Metric):
 class MeanMetricWrapper(Mean):
     """Streams the mean of a per-sample function ``fn(y_true, y_pred, **kwargs)``."""
 
+    _direction = None  # "up" / "down": which way is better (EarlyStopping's mode="auto" reads it)
+
     def __init__(self, fn, name=None, dtype=None, **kwargs):
         if not callable(fn):
             raise TypeError(f"MeanMetricWrapper: fn must be a callable(y_true, y_pred), got {type(fn).__name__}")
@@ -316,12 +318,16 @@ class MeanMetricWrapper(Mean):
 class Accuracy(MeanMetricWrapper):
     """How often y_pred equals y_true exactly."""
 
+    _direction = "up"
+
     def __init__(self, name="accuracy", dtype=None):
         super().__init__(accuracy, name=name, dtype=dtype)
 
 
 class BinaryAccuracy(MeanMetricWrapper):
     """How often (y_pred > threshold) equals the 0/1 target."""
+
+    _direction = "up"
 
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
         super().__init__(binary_accuracy, name=name, dtype=dtype, threshold=threshold)
@@ -330,12 +336,16 @@ class BinaryAccuracy(MeanMetricWrapper):
 class CategoricalAccuracy(MeanMetricWrapper):
     """How often argmax(y_pred) equals argmax of the one-hot target."""
 
+    _direction = "up"
+
     def __init__(self, name="categorical_accuracy", dtype=None):
         super().__init__(categorical_accuracy, name=name, dtype=dtype)
 
 
 class SparseCategoricalAccuracy(MeanMetricWrapper):
     """How often argmax(y_pred) equals the integer label."""
+
+    _direction = "up"
 
     def __init__(self, name="sparse_categorical_accuracy", dtype=None):
         super().__init__(sparse_categorical_accuracy, name=name, dtype=dtype)
@@ -344,12 +354,16 @@ class SparseCategoricalAccuracy(MeanMetricWrapper):
 class TopKCategoricalAccuracy(MeanMetricWrapper):
     """How often the one-hot target's class is among the k highest scores."""
 
+    _direction = "up"
+
     def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
         super().__init__(top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
 
 
 class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
     """How often the integer label is among the k highest scores."""
+
+    _direction = "up"
 
     def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None, from_sorted_ids=False):
         super().__init__(sparse_top_k_categorical_accuracy, name=name, dtype=dtype, k=k,
@@ -359,12 +373,16 @@ class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
 class MeanSquaredError(MeanMetricWrapper):
     """The mean over samples of the per-sample mean squared error."""
 
+    _direction = "down"
+
     def __init__(self, name="mean_squared_error", dtype=None):
         super().__init__(mean_squared_error, name=name, dtype=dtype)
 
 
 class MeanAbsoluteError(MeanMetricWrapper):
     """The mean over samples of the per-sample mean absolute error."""
+
+    _direction = "down"
 
     def __init__(self, name="mean_absolute_error", dtype=None):
         super().__init__(mean_absolute_error, name=name, dtype=dtype)
@@ -377,6 +395,8 @@ class _ConfusionCounts(Metric):
     y_pred (multi-label entries count alike), per threshold: an entry is predicted positive when
     y_pred > threshold, actually positive when y_true is non-zero (Keras' rule). ``top_k`` keeps
     only each row's k highest scores as candidates; ``class_id`` looks at one column only."""
+
+    _direction = "up"
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
