@@ -3,13 +3,15 @@ train_on_batch / get_weights / set_weights / summary) and ``Sequential``.
 
 Training is eager: each step runs the model on a batch of Tensors, adds the layers'
 regularization penalties to the compiled loss, calls ``backward()`` and one fused optimizer
-step. The logged ``loss`` and metrics are sample-weighted means over the epoch, as Keras
-reports them; ``val_*`` entries come from ``evaluate`` on the validation data.
+step. The logged ``loss`` is the epoch's mean of the batch losses weighted by batch size, the
+metrics are ``fastnn.metrics`` objects streamed over the epoch (reset at each epoch's start), as
+Keras 3 reports them; ``val_*`` entries come from ``evaluate`` on the validation data.
 
 ``fit`` drives ``fastnn.callbacks`` (Keras 3's hooks and order: the user's callbacks, then the
 progress display, then ``History``); ``class_weight`` / ``sample_weight`` weigh each sample's loss
-(Keras' ``sum_over_batch_size``: sum(w * loss) / batch size). Progress display (``verbose``):
-1 (and "auto") a per-step tqdm bar, 2 one line per epoch, 0 silence.
+(Keras' ``sum_over_batch_size``: sum(w * loss) / batch size) and the ``weighted_metrics``, never
+the plain ``metrics`` (Keras 3). Progress display (``verbose``): 1 (and "auto") a per-step tqdm
+bar, 2 one line per epoch, 0 silence; ``evaluate`` and ``predict`` show the same.
 """
 
 from __future__ import annotations
