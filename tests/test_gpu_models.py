@@ -86,3 +86,40 @@ def test_lazy_model_moved_before_it_has_weights():
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model.fit(x, y, epochs=1, verbose=0)
     assert model.device.startswith("cuda") and all(isinstance(p.data, cp.ndarray) for p in model.weights)
+
+
+def test_host_labels_are_checked_on_the_host_for_a_gpu_loss():
+    """fit feeds host labels: the range check runs there (no GPU synchronisation mid-step) and
+    still names the label and the row."""
+    y_pred = fastnn.Tensor(cp.zeros((4, 3), cp.float32))
+    with pytest.raises(ValueError, match=r"label 3 in row 2 is outside \[0, 3\)"):
+        fastnn.losses.sparse_categorical_crossentropy(np.array([0, 1, 3, 2]), y_pred, from_logits=True)
+    with pytest.raises(ValueError, match=r"label -1 in row 0"):
+        fastnn.losses.sparse_categorical_crossentropy(np.array([-1, 1, 0, 2]), y_pred)
+    ok = fastnn.losses.sparse_categorical_crossentropy(np.array([0, 1, 2, 2]), y_pred, from_logits=True)
+    assert abs(float(ok.item()) - np.log(3)) < 1e-6
+
+
+def test_gpu_fit_with_weights_validation_and_batch_callbacks_matches_the_cpu():
+    """The GPU loop (batches through the DeviceFeeder, logs folded lazily) gives the CPU loop's
+    history; a callback reading per-batch logs gets plain floats."""
+    x, y = _data(n=130, seed=5)
+    w = np.linspace(0.5, 1.5, len(x)).astype(np.float32)
+    histories, batch_losses = [], []
+    for device in ("cpu", "cuda"):
+        fastnn.manual_seed(21)
+        model = models.Sequential([layers.Input((10,)), layers.Dense(12, activation="relu"),
+                                   layers.Dense(3, activation="softmax")])
+        model.to(device)
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                      weighted_metrics=["accuracy"])
+        seen = []
+        cb = fastnn.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(logs["loss"]))
+        histories.append(model.fit(x, y, sample_weight=w, batch_size=32, epochs=2, validation_split=0.25,
+                                   callbacks=[cb], verbose=0).history)
+        batch_losses.append(seen)
+    assert histories[0].keys() == histories[1].keys()
+    for key in histories[0]:
+        np.testing.assert_allclose(histories[1][key], histories[0][key], rtol=1e-4, atol=1e-6, err_msg=key)
+    assert all(isinstance(v, float) for v in batch_losses[1])
+    np.testing.assert_allclose(batch_losses[1], batch_losses[0], rtol=1e-4)

@@ -601,6 +601,11 @@ class ProgbarLogger(Callback):
         self._steps_done = 0
         self._in_fit = False
 
+    @property
+    def reads_batch_logs(self) -> bool:
+        """Only the per-step bar shows per-batch logs (on the GPU, fit makes them only when read)."""
+        return self.verbose == 1
+
     def _out(self):
         return self.file if self.file is not None else sys.stdout
 

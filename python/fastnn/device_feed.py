@@ -82,6 +82,10 @@ class DeviceFeeder:
             slot.event = self._copy_stream.record()
         self._queue.append((device, slot.event))
 
+    def clear(self) -> None:
+        """Forgets the batches put but not taken (their copies finish on their own)."""
+        self._queue.clear()
+
     def get(self):
         if not self._queue:
             raise RuntimeError("DeviceFeeder.get: no batch was put")

@@ -15,6 +15,9 @@ here; ``get(name)`` finds either by Keras name for ``compile(loss=...)``.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import numpy as np
 
 from fastnn import ops
@@ -97,6 +100,45 @@ def _sparse_labels(op, y_true, y_pred):
     return y_true
 
 
+_prechecked = threading.local()  # .on: the labels reaching GPU losses were range-checked on the host
+
+
+@contextlib.contextmanager
+def labels_prechecked():
+    """Inside, integer labels on the GPU are taken as already range-checked on the host (``fit``
+    checks each batch's host copy with :func:`check_sparse_labels`), so a sparse loss never
+    synchronises the GPU to check them. Out-of-range labels given anyway come out NaN."""
+    previous = getattr(_prechecked, "on", False)
+    _prechecked.on = True
+    try:
+        yield
+    finally:
+        _prechecked.on = previous
+
+
+def is_sparse(loss) -> bool:
+    """Whether ``loss`` (a function or Loss object from this module) takes integer class labels."""
+    name = getattr(loss, "keras_name", None) or getattr(loss, "__name__", "")
+    return name == "sparse_categorical_crossentropy"
+
+
+def check_sparse_labels(y_true, y_pred):
+    """The label checks of a sparse cross-entropy on host labels: the shapes, whole numbers, and
+    every label in [0, classes); raises the loss's ValueError/TypeError."""
+    op = "sparse_categorical_crossentropy"
+    yp = y_pred.data if isinstance(y_pred, Tensor) else y_pred
+    labels = _sparse_labels(op, np.asarray(y_true.data if isinstance(y_true, Tensor) else y_true), yp)
+    _check_label_range(op, labels, yp.shape[-1])
+
+
+def _check_label_range(op, labels, classes):
+    """The kernels' label check, on host labels: the first label outside [0, classes)."""
+    bad = np.flatnonzero((labels < 0) | (labels >= classes))
+    if bad.size:
+        row = int(bad[0])
+        raise ValueError(f"{op}: label {int(labels.reshape(-1)[row])} in row {row} is outside [0, {classes})")
+
+
 def _weights(sample_weight, rows_shape, like, op):
     """sample_weight broadcast to the per-sample losses, after Keras' rank matching (a weight of
     shape (batch,) against losses (batch, steps) weighs each sample's steps alike)."""
@@ -136,9 +178,18 @@ def _loss(kind, y_true, y_pred, *, reduction="mean", sample_weight=None, from_lo
     if reduction not in REDUCTIONS:
         raise ValueError(f"{op}: reduction must be one of mean, sum_over_batch_size, sum, none, got {reduction!r}")
     yp = _pred_array(y_pred, op)
-    yt = _true_array(y_true, yp, op)
     rows_shape = tuple(yp.shape[:-1])
     fused = from_logits and kind in ("categorical_crossentropy", "sparse_categorical_crossentropy")
+    check_labels = not getattr(_prechecked, "on", False)
+    if kind == "sparse_categorical_crossentropy" and is_cuda_array(yp) and not is_cuda_array(
+            y_true.data if isinstance(y_true, Tensor) else y_true):
+        # Host labels for a GPU loss (what fit feeds): checked here, so the step never waits for
+        # the GPU's own label check (a synchronisation between the forward and backward passes).
+        host = _sparse_labels(op, np.asarray(y_true.data if isinstance(y_true, Tensor) else y_true), yp)
+        _check_label_range(op, host, yp.shape[-1])
+        yt, check_labels = _true_array(host, yp, op), False
+    else:
+        yt = _true_array(y_true, yp, op)
 
     if kind == "sparse_categorical_crossentropy":
         yt = _sparse_labels(op, yt, yp)
@@ -159,13 +210,14 @@ def _loss(kind, y_true, y_pred, *, reduction="mean", sample_weight=None, from_lo
         logits2 = yp.reshape(-1, classes)
         targets = yt.reshape(-1) if kind == "sparse_categorical_crossentropy" else yt.reshape(-1, classes)
         try:
-            rows, dlogits = ops.softmax_cross_entropy(logits2, targets, label_smoothing=float(label_smoothing))
+            rows, dlogits = ops.softmax_cross_entropy(logits2, targets, label_smoothing=float(label_smoothing),
+                                                      check_labels=check_labels)
         except ValueError as exc:  # name the loss the user called, not only the kernel
             raise ValueError(f"{op} (from_logits=True): {exc}") from None
         rows = rows.reshape(rows_shape)
     else:
         params = dict(from_logits=from_logits, label_smoothing=float(label_smoothing), delta=float(delta),
-                      check_finite=check_finite)
+                      check_finite=check_finite, check_labels=check_labels)
         rows = ops.loss(kind, yt, yp, **params)
 
     w = _weights(sample_weight, rows_shape, yp, op)

@@ -28,10 +28,10 @@ from fastnn import losses as _losses
 from fastnn.compile_metrics import CompileMetrics
 from fastnn.epoch_iterator import EpochIterator, check_steps
 from fastnn import optimizers as _optimizers
-from fastnn import random as _random
 from fastnn.layers.base import Layer
 from fastnn.layers.core import InputLayer, _fmt
 from fastnn.layers.symbolic import KerasTensor
+from fastnn.step_log import Batch, StepLog, batches
 from fastnn.tensor import Tensor, no_grad
 
 History = _callbacks.History  # kept here too: ``fastnn.models.History``
@@ -159,6 +159,20 @@ def _with_progbar(callbacks, verbose):
     return cb_list
 
 
+def _reads_batch_logs(callbacks, hooks) -> bool:
+    """Whether any callback uses per-batch logs (it overrides one of ``hooks``, or says so with a
+    ``reads_batch_logs`` attribute, as the progress bar does): on the GPU, reading them is a
+    synchronisation, so ``fit`` makes them only when someone reads them."""
+    for cb in getattr(callbacks, "callbacks", callbacks) or []:
+        declared = getattr(cb, "reads_batch_logs", None)
+        if declared is not None:
+            if declared:
+                return True
+        elif any(getattr(type(cb), h, None) is not getattr(_callbacks.Callback, h, None) for h in hooks):
+            return True
+    return False
+
+
 def _no_support(what, **given):
     for name, value in given.items():
         if value is not None:
@@ -185,6 +199,7 @@ class Model(Layer):
         self._compile_metrics = CompileMetrics()
         self.stop_training = False
         self._device = None  # "cpu" / "cuda" / "cuda:N" after to(); batches are moved there
+        self._device_feeder = None  # made by the first fit/evaluate on a GPU
 
     # ------------------------------------------------------------------ device
     def to(self, device):
@@ -277,49 +292,62 @@ class Model(Layer):
             loss = loss + penalty
         return loss
 
-    def _train_step(self, xb, yb, wb=None):
+    def _checked_loss(self, batch, y_pred):
+        """The compiled loss (plus penalties) on a batch. Integer labels that went to the GPU with
+        the batch are range-checked on their host copy instead, so the step never waits for the
+        device between its forward and backward passes."""
+        if batch.y is not batch.y_host and _losses.is_sparse(self.loss):
+            _losses.check_sparse_labels(batch.y_host, y_pred)
+            with _losses.labels_prechecked():
+                return self._loss_value(batch.y, y_pred, batch.w)
+        return self._loss_value(batch.y, y_pred, batch.w)
+
+    def _train_step(self, batch):
+        """One gradient step; returns (loss, y_pred) as arrays on the model's device."""
         params = self.trainable_weights
-        y_pred = self(self._model_input(xb), training=True)
-        loss = self._loss_value(yb, y_pred, wb)
+        y_pred = self(self._model_input(batch.x), training=True)
+        loss = self._checked_loss(batch, y_pred)
         for p in params:
             p.grad = None
         loss.backward()
         self.optimizer.step(params)
-        self._compile_metrics.update_state(yb, y_pred.data, wb)
-        return float(loss.item())
+        return loss.data, y_pred.data
 
-    def _test_step(self, xb, yb, wb=None):
+    def _test_step(self, batch):
         with no_grad():
-            y_pred = self(self._model_input(xb), training=False)
-            loss = self._loss_value(yb, y_pred, wb)
-        self._compile_metrics.update_state(yb, y_pred.data, wb)
-        return float(loss.item())
+            y_pred = self(self._model_input(batch.x), training=False)
+            loss = self._checked_loss(batch, y_pred)
+        return loss.data, y_pred.data
 
-    def _logs(self, loss):
-        """The logs Keras reports: the loss (a mean weighted by batch size), then each compiled
-        metric's ``result()`` under its log name."""
-        logs = {"loss": loss}
-        logs.update(self._compile_metrics.result())
-        return logs
+    def _feeder(self, x):
+        """The DeviceFeeder of a model on a GPU (None on the CPU), after making sure a lazy model
+        has built its weights there (from one host sample)."""
+        if self._device is None or self._device == "cpu":
+            return None
+        self._model_input(x[:1])
+        if self._device_feeder is None:
+            from fastnn.device_feed import DeviceFeeder
+            from fastnn.functional import _parse_device
+
+            index = _parse_device(self._device)[1]
+            self._device_feeder = DeviceFeeder(self.weights[0].data.device.id if index is None else index)
+        return self._device_feeder
 
     def _run_test(self, x, y, batch_size, sample_weight=None, callbacks=None, steps=None):
         """One evaluation pass (``steps`` batches at most, from the start: Keras resets the
         iterator each evaluate, fit's validation included); the metrics start from zero."""
         cbs = callbacks if callbacks is not None else _callbacks.CallbackList()
-        batches = EpochIterator(len(x), batch_size, steps)
+        feeder = self._feeder(x)
+        eager = feeder is None or _reads_batch_logs(cbs, ("on_test_batch_end",))
         self.reset_metrics()
+        log = StepLog(self._compile_metrics)
         cbs.on_test_begin()
-        loss_sum, seen, logs = 0.0, 0, None
-        for step, idx in batches.epoch():
-            cbs.on_test_batch_begin(step)
-            xb, yb = x[idx], y[idx]
-            wb = None if sample_weight is None else sample_weight[idx]
-            loss = self._test_step(xb, yb, wb)
-            loss_sum += loss * len(xb)
-            seen += len(xb)
-            logs = self._logs(loss_sum / seen)
-            cbs.on_test_batch_end(step, logs)
-        logs = dict(logs) if logs is not None else self._logs(0.0)
+        for batch in batches(EpochIterator(len(x), batch_size, steps).epoch(), x, y, sample_weight, feeder, _Arrays):
+            cbs.on_test_batch_begin(batch.step)
+            loss, y_pred = self._test_step(batch)
+            log.add(loss, len(batch), batch.y_host, y_pred, batch.w_host)
+            cbs.on_test_batch_end(batch.step, log.logs() if eager else {})
+        logs = log.logs()
         cbs.on_test_end(logs)
         return logs
 
@@ -371,33 +399,32 @@ class Model(Layer):
             raise ValueError(f"fit: shuffle must be True or False, got {shuffle!r}")
         if class_weight is not None:
             sample_weight = _class_weights_to_sample_weights(y, class_weight)
-        batches = EpochIterator(len(x), batch_size, steps_per_epoch, shuffle)
+        batches_of = EpochIterator(len(x), batch_size, steps_per_epoch, shuffle)
         history = _callbacks.History()
         cb_list = list(callbacks) if isinstance(callbacks, (list, tuple)) else \
             ([] if callbacks is None else [callbacks])
         if verbose and not any(isinstance(cb, _callbacks.ProgbarLogger) for cb in cb_list):
             cb_list.append(_callbacks.ProgbarLogger(verbose=verbose))
         cb_list.append(history)
-        cbs = _callbacks.CallbackList(cb_list, model=self, verbose=verbose, epochs=int(epochs), steps=batches.steps)
+        cbs = _callbacks.CallbackList(cb_list, model=self, verbose=verbose, epochs=int(epochs), steps=batches_of.steps)
         self.history = history
         self.stop_training = False
         cbs.on_train_begin()
         logs = {}
+        feeder = self._feeder(x)
+        eager = feeder is None or _reads_batch_logs(cb_list, ("on_train_batch_end", "on_batch_end"))
         for epoch in range(int(initial_epoch), int(epochs)):
             self.reset_metrics()
             cbs.on_epoch_begin(epoch)
-            loss_sum, seen = 0.0, 0
-            for step, idx in batches.epoch():
-                cbs.on_train_batch_begin(step)
-                xb, yb = x[idx], y[idx]
-                wb = None if sample_weight is None else sample_weight[idx]
-                loss = self._train_step(xb, yb, wb)
-                loss_sum += loss * len(xb)
-                seen += len(xb)
-                cbs.on_train_batch_end(step, self._logs(loss_sum / seen))
+            log = StepLog(self._compile_metrics)
+            for batch in batches(batches_of.epoch(), x, y, sample_weight, feeder, _Arrays):
+                cbs.on_train_batch_begin(batch.step)
+                loss, y_pred = self._train_step(batch)
+                log.add(loss, len(batch), batch.y_host, y_pred, batch.w_host)
+                cbs.on_train_batch_end(batch.step, log.logs() if eager else {})
                 if self.stop_training:
                     break
-            logs = self._logs(loss_sum / max(seen, 1))
+            logs = log.logs()
             if x_val is not None and (epoch + 1) % int(validation_freq) == 0 and not self.stop_training:
                 val_logs = self._run_test(x_val, y_val, val_batch, w_val, cbs, validation_steps)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
@@ -442,13 +469,13 @@ class Model(Layer):
         if len(x) == 0:
             raise ValueError("predict: x holds no samples")
         verbose = _verbose(verbose)
-        batches = EpochIterator(len(x), batch_size, steps)
+        index_iter = EpochIterator(len(x), batch_size, steps)
         cbs = _callbacks.CallbackList(_with_progbar(callbacks, verbose), model=self, verbose=verbose, epochs=1,
-                                      steps=batches.steps)
+                                      steps=index_iter.steps)
         cbs.on_predict_begin()
         outs = []
         with no_grad():
-            for step, idx in batches.epoch():
+            for step, idx in index_iter.epoch():
                 cbs.on_predict_batch_begin(step)
                 outs.append(self(self._model_input(x[idx]), training=False).numpy())
                 cbs.on_predict_batch_end(step, {"outputs": outs[-1]})
@@ -466,9 +493,7 @@ class Model(Layer):
             sample_weight = _class_weights_to_sample_weights(y, class_weight)
         elif sample_weight is not None:
             sample_weight = _sample_weight_array(sample_weight, len(x), "train_on_batch")
-        self.reset_metrics()  # Keras 3: this batch's values, not a running mean over calls
-        loss = self._train_step(x, y, sample_weight)
-        return self._return(self._logs(loss), return_dict)
+        return self._one_batch(self._train_step, x, y, sample_weight, return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """The loss (and metrics) on this batch, without training."""
@@ -477,9 +502,14 @@ class Model(Layer):
         _check_lengths(x, y, "test_on_batch")
         if sample_weight is not None:
             sample_weight = _sample_weight_array(sample_weight, len(x), "test_on_batch")
+        return self._one_batch(self._test_step, x, y, sample_weight, return_dict)
+
+    def _one_batch(self, step, x, y, sample_weight, return_dict):
         self.reset_metrics()  # Keras 3: this batch's values, not a running mean over calls
-        loss = self._test_step(x, y, sample_weight)
-        return self._return(self._logs(loss), return_dict)
+        log = StepLog(self._compile_metrics)
+        loss, y_pred = step(Batch(0, x, y, sample_weight, y, sample_weight))
+        log.add(loss, len(y), y, y_pred, sample_weight)
+        return self._return(log.logs(), return_dict)
 
     # ------------------------------------------------------------------ saving
     def save(self, filepath, overwrite=True, **kwargs):
