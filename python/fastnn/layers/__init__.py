@@ -6,8 +6,13 @@ subclass ``Layer`` (``build`` / ``call`` / ``compute_output_shape`` / ``get_conf
 
 from fastnn.layers.base import Layer
 from fastnn.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from fastnn.layers.normalization import BatchNormalization
+from fastnn.layers.pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePooling2D, GlobalAvgPool2D,
+                                   GlobalMaxPool2D, GlobalMaxPooling2D, MaxPool2D, MaxPooling2D)
 
-_CLASSES = {c.__name__: c for c in (Layer, InputLayer, Dense, Activation, Dropout, Flatten, Reshape)}
+_CLASSES = {c.__name__: c for c in (Layer, InputLayer, Dense, Activation, Dropout, Flatten, Reshape, MaxPooling2D,
+                                    AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D,
+                                    BatchNormalization)}
 
 
 def serialize(layer: Layer) -> dict:
@@ -25,4 +30,5 @@ def deserialize(config: dict, custom_objects: dict | None = None) -> Layer:
 
 
 __all__ = ["Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Layer", "Reshape",
-           "deserialize", "serialize"]
+           "deserialize", "serialize", "AveragePooling2D", "AvgPool2D", "BatchNormalization", "GlobalAveragePooling2D",
+           "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalMaxPooling2D", "MaxPool2D", "MaxPooling2D"]
