@@ -377,7 +377,7 @@ def test_pooling_layer_argument_errors():
 
 def test_pooling_in_a_model_trains(rng):
     model = fastnn.Sequential([layers.InputLayer(shape=(8, 8, 2)), layers.MaxPooling2D(), layers.AveragePooling2D(
-        padding="same"), layers.Flatten(), layers.Dense(3)])
+        padding="same"), layers.Flatten(), layers.Dense(3, activation="softmax")])
     x = data(rng, (32, 8, 8, 2))
     y = rng.integers(0, 3, 32)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
