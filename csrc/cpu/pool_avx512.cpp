@@ -6,7 +6,9 @@
 namespace fastnn::cpu {
 namespace avx512 {
 namespace {  // internal linkage: see gemm_kernels.h
+#define POOL_VECTOR_BYTES 64
 #include "pool_impl.h"
+#undef POOL_VECTOR_BYTES
 }  // namespace
 }  // namespace avx512
 

@@ -6,7 +6,9 @@
 namespace fastnn::cpu {
 namespace portable {
 namespace {  // internal linkage: see gemm_kernels.h
+#define POOL_VECTOR_BYTES 16
 #include "pool_impl.h"
+#undef POOL_VECTOR_BYTES
 }  // namespace
 }  // namespace portable
 
