@@ -231,6 +231,8 @@ def test_bad_input(rng):
     x, gamma, beta, rm, rv = inputs(rng, (8, 4))
     with pytest.raises(TypeError, match="batch_norm.*'x'.*float32"):
         ops.batch_norm_train(x.astype(np.float64), gamma, beta)
+    with pytest.raises(ValueError, match="batch_norm: argument 'x'.*contiguous"):
+        ops.batch_norm_train(np.asfortranarray(x), gamma, beta)
     with pytest.raises(ValueError, match=r"batch_norm: argument 'gamma' must have shape \(4,\) .* got \(5,\)"):
         ops.batch_norm_train(x, np.ones(5, np.float32), beta)
     with pytest.raises(ValueError, match=r"batch_norm: argument 'running_var' must have shape \(4,\)"):
