@@ -1,8 +1,9 @@
 // The pooling loops (see pool_kernels.h). Included by pool_<isa>.cpp inside
 // an anonymous namespace within a namespace named for the ISA (after
 // <cstdint> and pool_kernels.h), so each ISA compiles its own private copy
-// (see gemm_kernels.h). Plain loops over the channel axis that the compiler
-// vectorises with the file's flags; selects, not branches.
+// (see gemm_kernels.h). The channel axis (contiguous) is the vector axis:
+// blocks of GCC vectors of the ISA's width, then a scalar tail; selects, not
+// branches.
 
 namespace pool {
 
@@ -29,7 +30,7 @@ inline void vstore(std::int32_t* p, ivec v) { __builtin_memcpy(p, &v, sizeof v);
 
 template <bool WithIdx>
 inline void max_vec(const PoolRow& g, const float* x, std::int64_t c0, std::int64_t h0, std::int64_t h1,
-                  std::int64_t w0, std::int64_t w1, float* y, std::int32_t* idx) {
+                    std::int64_t w0, std::int64_t w1, float* y, std::int32_t* idx) {
     fvec best = vload(x + (h0 * g.W + w0) * g.C + c0);
     ivec arg = ivec{} + static_cast<std::int32_t>(h0 * g.W + w0);
     for (std::int64_t h = h0; h < h1; ++h)
