@@ -32,6 +32,8 @@ namespace fastnn::bindings {
 void bind_elementwise(py::module_& m);  // elementwise.cpp
 void bind_loss(py::module_& m);         // loss.cpp
 void bind_penalty(py::module_& m);      // penalty.cpp
+void bind_pool(py::module_& m);         // pool.cpp
+void bind_batchnorm(py::module_& m);    // batchnorm.cpp
 }
 
 namespace {
@@ -586,5 +588,7 @@ PYBIND11_MODULE(_C, m) {
 
     bind_elementwise(m);
     bind_penalty(m);
+    bind_pool(m);
+    bind_batchnorm(m);
     bind_loss(m);
 }

@@ -16,14 +16,15 @@ import numpy as np
 
 from fastnn import ops
 from fastnn.backend import array_module, is_cuda_array
-from fastnn.tensor import Tensor
+from fastnn.tensor import Tensor, is_grad_enabled
 
 __all__ = [
     "add", "subtract", "multiply", "divide", "maximum", "minimum", "negative", "power",
     "matmul", "linear", "sum", "mean", "reshape", "transpose", "getitem", "to_device",
     "activation", "relu", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "sigmoid",
     "hard_sigmoid", "tanh", "softplus", "softsign", "exponential", "softmax", "log_softmax",
-    "dropout", "penalty",
+    "dropout", "penalty", "max_pool2d", "avg_pool2d", "global_avg_pool2d", "global_max_pool2d",
+    "batch_norm",
 ]
 
 
@@ -571,3 +572,107 @@ def penalty(w, l1: float, l2: float):
         return (ops.penalty_backward(wd, _contiguous(g), l1, l2),)
 
     return Tensor._from_op(out, "penalty", (_tensor_or_none(w),), backward)
+
+
+# --------------------------------------------------------------------------- pooling (NHWC)
+
+def _pool_input(x, op):
+    xd = _contiguous(_data(x))
+    if isinstance(xd, float) or xd.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-D input (batch, height, width, channels), got shape {_shape(xd)}")
+    return xd
+
+
+def max_pool2d(x, pool_size, strides=None, padding: str = "valid"):
+    """Max pooling over NHWC windows (Keras' MaxPooling2D): ``strides`` default to ``pool_size``;
+    ``'same'`` pads as Keras / TensorFlow (out = ceil(in / stride), the extra cell after) and
+    padded cells never win. The gradient goes to each window's argmax, the first cell in the
+    window's row-major order on ties (indices saved by the forward kernel)."""
+    xd = _pool_input(x, "max_pool2d")
+    keep = _wants_grad(x) and is_grad_enabled()
+    res = ops.max_pool2d(xd, pool_size, strides, padding, return_indices=keep)
+    if not keep:
+        return Tensor._from_op(res, "max_pool2d", (None,), None)
+    y, indices = res
+
+    def backward(g):
+        return (ops.max_pool2d_backward(indices, _contiguous(g), xd.shape, pool_size, strides, padding),)
+
+    return Tensor._from_op(y, "max_pool2d", (_tensor_or_none(x),), backward)
+
+
+def avg_pool2d(x, pool_size, strides=None, padding: str = "valid"):
+    """Average pooling over NHWC windows (Keras' AveragePooling2D); with ``'same'`` each window
+    is divided by its count of real (unpadded) cells, as TensorFlow does."""
+    xd = _pool_input(x, "avg_pool2d")
+    y = ops.avg_pool2d(xd, pool_size, strides, padding)
+
+    def backward(g):
+        return (ops.avg_pool2d_backward(_contiguous(g), xd.shape, pool_size, strides, padding),)
+
+    return Tensor._from_op(y, "avg_pool2d", (_tensor_or_none(x),), backward)
+
+
+def _global(pool, x, keepdims, op):
+    xd = _pool_input(x, op)
+    n, h, w, c = xd.shape
+    y = pool(x, (h, w)) if h and w else None
+    if y is None:
+        raise ValueError(f"{op}: the input's height and width must be >= 1, got shape {tuple(xd.shape)}")
+    return y if keepdims else reshape(y, (n, c))
+
+
+def global_avg_pool2d(x, keepdims: bool = False):
+    """Mean over the height and width of an NHWC input: (N, C), or (N, 1, 1, C) with keepdims."""
+    return _global(avg_pool2d, x, keepdims, "global_avg_pool2d")
+
+
+def global_max_pool2d(x, keepdims: bool = False):
+    """Max over the height and width of an NHWC input: (N, C), or (N, 1, 1, C) with keepdims."""
+    return _global(max_pool2d, x, keepdims, "global_max_pool2d")
+
+
+# --------------------------------------------------------------------------- batch normalisation
+
+def _running(arr, name):
+    if arr is None:
+        return None
+    if isinstance(arr, Tensor):
+        return arr.data
+    if not hasattr(arr, "shape"):
+        raise TypeError(f"batch_norm: {name} must be an array or a Tensor updated in place, got {type(arr).__name__}")
+    return arr
+
+
+def batch_norm(x, gamma, beta, running_mean, running_var, training: bool, momentum: float = 0.99,
+               epsilon: float = 1e-3):
+    """Batch normalisation over every axis but the last (channels), Keras 3 semantics.
+
+    ``training``: normalise with the batch mean and biased variance and update ``running_mean`` /
+    ``running_var`` in place (arrays or Tensors; None to skip) as ``running * momentum + batch *
+    (1 - momentum)`` -- Keras' convention, with the biased batch variance as Keras 3 uses it.
+    Otherwise normalise with the running statistics. ``gamma`` / ``beta`` None mean 1 / 0 (Keras'
+    scale=False / center=False). The backward is one fused kernel giving dx, dgamma and dbeta."""
+    xd = _contiguous(_data(x))
+    gd = None if gamma is None else _contiguous(_data(gamma))
+    bd = None if beta is None else _contiguous(_data(beta))
+    rm, rv = _running(running_mean, "running_mean"), _running(running_var, "running_var")
+    keep = is_grad_enabled() and any(_wants_grad(t) for t in (x, gamma, beta))
+    if training:
+        y, mean, invstd = ops.batch_norm_train(xd, gd, bd, rm, rv, momentum, epsilon)
+    else:
+        if rm is None or rv is None:
+            raise ValueError("batch_norm: inference (training=False) needs running_mean and running_var")
+        mean = rm
+        res = ops.batch_norm_infer(xd, gd, bd, rm, rv, epsilon, return_invstd=keep)
+        y, invstd = res if keep else (res, None)
+        if keep:
+            mean = mean.copy()  # the running mean may change before the backward runs
+    need = (_wants_grad(x), _wants_grad(gamma), _wants_grad(beta))
+
+    def backward(g):
+        return ops.batch_norm_backward(xd, _contiguous(g), mean, invstd, gd, training=bool(training),
+                                       need_input=need[0], need_gamma=need[1], need_beta=need[2])
+
+    return Tensor._from_op(y, "batch_norm", (_tensor_or_none(x), _tensor_or_none(gamma), _tensor_or_none(beta)),
+                           backward)

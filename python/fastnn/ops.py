@@ -668,3 +668,162 @@ def loss_backward(kind, y_true, y_pred, grad_rows=1.0, *, from_logits=False, lab
                          check_labels, scratch, stream)
 
     return _launch(op, y_pred, out, getattr(y_pred, "shape", (0,)), call)
+
+
+# ---- pooling (csrc/fastnn/pool.h) ------------------------------------------------------------
+
+def _positive_pair(owner, name, value):
+    """An int or a pair of ints, each >= 1, as a pair (Keras' int-or-tuple arguments)."""
+    items = (value, value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
+    try:
+        items = tuple(items)
+    except TypeError:
+        items = None
+    if (items is None or len(items) != 2
+            or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in items)):
+        raise ValueError(f"{owner}: {name} must be a positive int or a pair of positive ints, got {value!r}")
+    return int(items[0]), int(items[1])
+
+
+def pool_args(owner, pool_size, strides, padding):
+    """``(pool, strides, padding)`` checked and normalised: pairs of ints >= 1, strides defaulting
+    to the pool size (as Keras), padding ``'valid'`` or ``'same'`` (any case)."""
+    pool = _positive_pair(owner, "pool_size", pool_size)
+    stride = pool if strides is None else _positive_pair(owner, "strides", strides)
+    pad = padding.lower() if isinstance(padding, str) else padding
+    if pad not in ("valid", "same"):
+        raise ValueError(f"{owner}: padding must be 'valid' or 'same', got {padding!r}")
+    return pool, stride, pad
+
+
+def pool_output_size(in_size, k, s, padding):
+    """``(out, pad_before)`` along one axis (Keras / TensorFlow rules); out < 1 when a 'valid'
+    window does not fit. ``in_size`` None gives ``(None, 0)``."""
+    if in_size is None:
+        return None, 0
+    if padding == "valid":
+        return (in_size - k) // s + 1 if in_size >= k else 0, 0
+    out = -(-in_size // s)
+    return out, max((out - 1) * s + k - in_size, 0) // 2
+
+
+def pool_geometry(owner, shape, pool_size, strides, padding):
+    """The output shape and the kernel's geometry ``(kh, kw, sh, sw, pad_top, pad_left)`` for an
+    NHWC input of ``shape``; ValueError naming ``owner`` for a bad rank or a window that does not
+    fit."""
+    (kh, kw), (sh, sw), pad = pool_args(owner, pool_size, strides, padding)
+    shape = tuple(shape)
+    if len(shape) != 4:
+        raise ValueError(f"{owner}: expected a 4-D input (batch, height, width, channels), got shape {shape}")
+    _, h, w, _ = shape
+    oh, pt = pool_output_size(h, kh, sh, pad)
+    ow, pl = pool_output_size(w, kw, sw, pad)
+    if (h is not None and h < 1) or (w is not None and w < 1):
+        raise ValueError(f"{owner}: the input's height and width must be >= 1, got shape {shape}")
+    if pad == "valid" and ((h is not None and h < kh) or (w is not None and w < kw)):
+        raise ValueError(f"{owner}: pool_size {(kh, kw)} is larger than the input's height and width {(h, w)} "
+                         f"with padding='valid' (use padding='same' or a smaller pool)")
+    return (shape[0], oh, ow, shape[3]), (kh, kw, sh, sw, pt, pl)
+
+
+def _pool_shape(x):
+    return tuple(getattr(x, "shape", ()))
+
+
+def max_pool2d(x, pool_size, strides=None, padding="valid", return_indices=False, out=None):
+    """Max pooling of an NHWC float32 array (padded cells ignored). With ``return_indices`` also
+    the int32 argmax of each output (h * W + w within its image; the first cell on ties), which
+    :func:`max_pool2d_backward` takes. Returns ``y`` or ``(y, indices)``."""
+    shape, geo = pool_geometry("max_pool2d", _pool_shape(x), pool_size, strides, padding)
+    indices = None
+
+    def call(o, stream):
+        nonlocal indices
+        if return_indices:
+            indices = array_module(o).empty(o.shape, dtype=np.int32)
+        _C.max_pool2d_forward(x, o, indices, *geo, stream)
+
+    y = _launch("max_pool2d", x, out, shape, call)
+    return (y, indices) if return_indices else y
+
+
+def max_pool2d_backward(indices, grad, x_shape, pool_size, strides=None, padding="valid", out=None):
+    """The input gradient of :func:`max_pool2d` (shape ``x_shape``): each output gradient added to
+    its saved argmax cell."""
+    _, geo = pool_geometry("max_pool2d_backward", x_shape, pool_size, strides, padding)
+    return _launch("max_pool2d_backward", grad, out, tuple(x_shape),
+                   lambda o, stream: _C.max_pool2d_backward(indices, grad, o, *geo, stream))
+
+
+def avg_pool2d(x, pool_size, strides=None, padding="valid", out=None):
+    """Average pooling of an NHWC float32 array; each window divided by its count of real
+    (unpadded) cells, as Keras / TensorFlow do."""
+    shape, geo = pool_geometry("avg_pool2d", _pool_shape(x), pool_size, strides, padding)
+    return _launch("avg_pool2d", x, out, shape, lambda o, stream: _C.avg_pool2d_forward(x, o, *geo, stream))
+
+
+def avg_pool2d_backward(grad, x_shape, pool_size, strides=None, padding="valid", out=None):
+    """The input gradient of :func:`avg_pool2d` (shape ``x_shape``)."""
+    _, geo = pool_geometry("avg_pool2d_backward", x_shape, pool_size, strides, padding)
+    return _launch("avg_pool2d_backward", grad, out, tuple(x_shape),
+                   lambda o, stream: _C.avg_pool2d_backward(grad, o, *geo, stream))
+
+
+# ---- batch normalisation (csrc/fastnn/batchnorm.h) -------------------------------------------
+
+def _channels(x):
+    shape = tuple(getattr(x, "shape", ()))
+    return shape[-1] if shape else 0
+
+
+def _per_channel(x, n=1):
+    """``n`` new float32 arrays of one value per channel of x, on x's device."""
+    xp = array_module(x)
+    with device_of(x):
+        return [xp.empty((_channels(x),), dtype=np.float32) for _ in range(n)]
+
+
+def _bn_scalar(name, value):
+    if isinstance(value, bool) or not isinstance(value, _Real):
+        raise TypeError(f"batch_norm: {name} must be a number, got {type(value).__name__}")
+    return float(value)
+
+
+def batch_norm_train(x, gamma, beta, running_mean=None, running_var=None, momentum=0.99, epsilon=1e-3, out=None):
+    """Batch normalisation of x (..., C) with its own statistics over every axis but the last
+    (biased variance); ``running_mean`` / ``running_var`` (or None) are updated in place as
+    ``running * momentum + batch * (1 - momentum)`` (Keras 3). gamma / beta None mean 1 / 0.
+    Returns ``(y, mean, invstd)``, the last two for :func:`batch_norm_backward`."""
+    momentum, epsilon = _bn_scalar("momentum", momentum), _bn_scalar("epsilon", epsilon)
+    mean, invstd = _per_channel(x, 2) if hasattr(x, "shape") else (None, None)
+    y = _launch("batch_norm", x, out, _pool_shape(x),
+                lambda o, stream: _C.batchnorm_train_forward(x, gamma, beta, o, mean, invstd, running_mean,
+                                                             running_var, momentum, epsilon, stream))
+    return y, mean, invstd
+
+
+def batch_norm_infer(x, gamma, beta, mean, var, epsilon=1e-3, out=None, return_invstd=False):
+    """Batch normalisation of x (..., C) with the given (running) mean and variance. With
+    ``return_invstd`` also 1 / sqrt(var + eps), for :func:`batch_norm_backward`."""
+    epsilon = _bn_scalar("epsilon", epsilon)
+    invstd = _per_channel(x)[0] if return_invstd and hasattr(x, "shape") else None
+    y = _launch("batch_norm", x, out, _pool_shape(x),
+                lambda o, stream: _C.batchnorm_infer_forward(x, gamma, beta, mean, var, o, invstd, epsilon, stream))
+    return (y, invstd) if return_invstd else y
+
+
+def batch_norm_backward(x, grad, mean, invstd, gamma=None, training=True, need_input=True, need_gamma=True,
+                        need_beta=True, out=None):
+    """The fused gradient of batch normalisation: ``(dx, dgamma, dbeta)`` (None where not needed)
+    from x, the output gradient and the saved mean and invstd, in one kernel (two column sums, one
+    element-wise pass). ``training``: through the batch statistics. ``out`` may be ``grad``."""
+    dgamma = _per_channel(x)[0] if need_gamma else None
+    dbeta = _per_channel(x)[0] if need_beta else None
+    if not need_input:
+        with device_of(x):
+            _C.batchnorm_backward(x, grad, mean, invstd, gamma, None, dgamma, dbeta, bool(training), cuda_stream(x))
+        return None, dgamma, dbeta
+    dx = _launch("batch_norm_backward", x, out, _pool_shape(x),
+                 lambda o, stream: _C.batchnorm_backward(x, grad, mean, invstd, gamma, o, dgamma, dbeta,
+                                                         bool(training), stream))
+    return dx, dgamma, dbeta

@@ -8,10 +8,18 @@ from fastnn.layers.base import Layer
 from fastnn.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from fastnn.layers.merge import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average,
                                  concatenate, maximum, minimum, multiply, subtract)
+from fastnn.layers.normalization import BatchNormalization
+from fastnn.layers.pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePooling2D, GlobalAvgPool2D,
+                                   GlobalMaxPool2D, GlobalMaxPooling2D, MaxPool2D, MaxPooling2D)
 from fastnn.layers.symbolic import KerasTensor
 
-_CLASSES = {c.__name__: c for c in (Layer, InputLayer, Dense, Activation, Dropout, Flatten, Reshape,
-                                    Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate)}
+# The classes a saved config may name, by module (one line per layer module).
+_CLASSES = {c.__name__: c for c in (
+    Layer, InputLayer, Dense, Activation, Dropout, Flatten, Reshape,
+    Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate,
+    MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D,
+    BatchNormalization,
+)}
 
 
 def _model_classes() -> dict:
@@ -40,7 +48,12 @@ def deserialize(config: dict, custom_objects: dict | None = None) -> Layer:
     return cls.from_config(dict(config.get("config", {})))
 
 
-__all__ = ["Activation", "Add", "Average", "Concatenate", "Dense", "Dropout", "Flatten", "Input", "InputLayer",
-           "KerasTensor", "Layer", "Maximum", "Minimum", "Multiply", "Reshape", "Subtract", "add", "average",
-           "concatenate", "maximum", "minimum", "multiply", "subtract",
-           "deserialize", "serialize"]
+__all__ = [
+    "Layer", "Input", "InputLayer", "KerasTensor", "deserialize", "serialize",
+    "Activation", "Dense", "Dropout", "Flatten", "Reshape",
+    "Add", "Average", "Concatenate", "Maximum", "Minimum", "Multiply", "Subtract",
+    "add", "average", "concatenate", "maximum", "minimum", "multiply", "subtract",
+    "AveragePooling2D", "AvgPool2D", "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPool2D",
+    "GlobalMaxPooling2D", "MaxPool2D", "MaxPooling2D",
+    "BatchNormalization",
+]
