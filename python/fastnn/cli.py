@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import sys
 import time
 
@@ -261,13 +262,17 @@ def _train(args) -> int:
     (x_train, y_train), (x_test, y_test), source = _load_mnist(args.data)
     print(f"Data: {source}: {len(x_train):,} training and {len(x_test):,} test images")
     x_train, x_test = mm.prepare_images(x_train, args.model), mm.prepare_images(x_test, args.model)
-    n_fit = len(x_train) - int(len(x_train) * args.validation_split) if args.validation_split else len(x_train)
+    # the samples fit trains on: it holds out the last validation_split of them (Keras' rule)
+    n_fit = int(math.floor(len(x_train) * (1.0 - args.validation_split))) if args.validation_split else len(x_train)
     print(f"Model: {args.model} ({model.count_params():,} parameters), Adam, sparse categorical cross-entropy, "
           f"batch {args.batch_size}, {args.epochs} epoch(s), {fastnn.get_num_threads()} CPU thread(s)"
           + (", on the GPU" if args.device == "cuda" else ""))
     timer = _EpochTimer()
-    history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, verbose=1,
-                        validation_split=args.validation_split, callbacks=[timer])
+    try:
+        history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, verbose=1,
+                            validation_split=args.validation_split, callbacks=[timer])
+    except ValueError as exc:  # e.g. a --validation-split that leaves no training samples
+        raise UsageError(str(exc)) from None
     loss, accuracy = model.evaluate(x_test, y_test, batch_size=max(args.batch_size, 1000), verbose=0)
     per_epoch = float(np.median(timer.seconds))
     print(f"Test accuracy: {accuracy:.4f} (loss {loss:.4f}) on {len(x_test):,} test images")
