@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -186,3 +187,32 @@ def test_reference_mlp_step_matches_fastnn():
         assert np.abs(want - before).max() > 1e-3  # the weights did move
     for param, grad in zip(model.trainable_weights, reference.grads):
         np.testing.assert_allclose(np.asarray(param.grad), grad, rtol=1e-4, atol=1e-6)
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_mnist_mlp_example_runs(small_mnist_dir, monkeypatch, capsys):
+    """examples/mnist_mlp.py as written (10 epochs, batch 128, validation_split 0.1), on the cut-down
+    MNIST folder found through $FASTNN_DATA, as fastnn.datasets.mnist.load_data() finds the real one."""
+    script = EXAMPLES / "mnist_mlp.py"
+    if not script.is_file():
+        pytest.skip("examples/ is not in this checkout")
+    monkeypatch.setenv("FASTNN_DATA", str(small_mnist_dir))
+    runpy.run_path(str(script), run_name="__main__")
+    out, err = capsys.readouterr()
+    assert "600 train samples" in out and "100 test samples" in out
+    assert "Epoch 10/10" in out + err
+    assert "Test accuracy:" in out
+
+
+def test_examples_are_the_keras_programs_with_fastnn_imports():
+    for name in ("mnist_mlp.py", "mnist_cnn.py"):
+        path = EXAMPLES / name
+        if not path.is_file():
+            pytest.skip("examples/ is not in this checkout")
+        source = path.read_text()
+        compile(source, str(path), "exec")
+        assert "import fastnn as keras" in source and "from fastnn import layers" in source
+        assert "keras.datasets.mnist.load_data()" in source and "to_categorical" in source
+        assert "validation_split=0.1" in source and "batch_size = 128" in source and "epochs = 10" in source

@@ -113,7 +113,7 @@ def _train_step_summary(threads: int, quick: bool, budget: float | None = None, 
     }
     try:
         import torch
-    except ImportError:
+    except Exception:  # not installed, or a broken install: the table goes without it
         torch = None
     if torch is not None:
         torch.set_num_threads(threads)
