@@ -305,7 +305,12 @@ def table(rows: OrderedDict, systems_present: list[str]) -> list[str]:
 
 
 def render(data: dict) -> str:
+    train = load_train_rows(data)
+    if train and not _has_other_items(data):
+        return "\n".join(train_document(data, train)) + "\n"
     text = _render_gemm_and_cpu_ops(data)
+    if train:
+        text += "\n" + "\n".join(train_sections(train)) + "\n"
     gpu_ops = load_gpu_op_rows(data)
     if gpu_ops:
         text += "\n".join(gpu_op_sections(gpu_ops)) + "\n"
@@ -376,6 +381,99 @@ def gpu_op_sections(by_device) -> list[str]:
             out.append(f"| {op} | {us('fastnn')} | {us('torch')} | {vs_torch} | {us('torch_fused')} | {vs_fused} |")
         out += ["", f"fastnn at least as fast as torch: {met} of {total}."]
     return out
+
+
+# --------------------------------------------------------------------------- training epochs
+
+TRAIN_SYSTEMS = ("fastnn", "torch", "torch_cl", "keras")
+#: fastnn's epoch time over the other system's must stay at or below these (issue 4).
+TRAIN_TARGETS = {"torch": 0.7, "keras": 0.5}
+
+
+def load_train_rows(data: dict):
+    """{(model, threads): {system: {repetition: seconds per epoch}}} for bench/test_bench_train.py
+    (extra_info kind "train-epoch"; one epoch per item, so the median is that epoch's time)."""
+    rows: dict = {}
+    for bench in data.get("benchmarks", []):
+        info = bench.get("extra_info") or {}
+        median = (bench.get("stats") or {}).get("median")
+        if info.get("kind") != "train-epoch" or not median:
+            continue
+        row = rows.setdefault((info["model"], int(info["threads"])), {"_meta": info})
+        row.setdefault(info["system"], {})[int(info.get("repetition", 0))] = median
+    return dict(sorted(rows.items(), key=lambda kv: (["mlp", "cnn"].index(kv[0][0])
+                                                        if kv[0][0] in ("mlp", "cnn") else 9, kv[0][1])))
+
+
+def _has_other_items(data: dict) -> bool:
+    return any((b.get("extra_info") or {}).get("kind") != "train-epoch" for b in data.get("benchmarks", []))
+
+
+def _train_ratio(row, other: str):
+    """fastnn's time over ``other``'s per repetition (for torch: the faster of NCHW and
+    channels_last in that repetition), as (median, min, max)."""
+    fast = row.get("fastnn", {})
+    if other == "torch" and "torch_cl" in row:
+        reps = set(row.get("torch", {})) | set(row["torch_cl"])
+        theirs = {r: min(t for t in (row.get("torch", {}).get(r), row["torch_cl"].get(r)) if t is not None)
+                  for r in reps}
+    else:
+        theirs = row.get(other, {})
+    return spread([fast[r] / theirs[r] for r in sorted(set(fast) & set(theirs)) if theirs[r] > 0])
+
+
+TRAIN_MODEL_LABELS = {"mlp": "MLP 784-256-128-10", "cnn": "CNN Conv32-Pool-Conv64-Pool-Dense128-Dense10"}
+
+
+def train_sections(rows) -> list[str]:
+    present = [s for s in TRAIN_SYSTEMS if any(s in row for row in rows.values())]
+    others = [s for s in ("torch", "keras") if s in present]
+    out = ["## Training: seconds per 60,000-image MNIST epoch", "",
+           "One epoch per measurement (batch 128, Adam, float32, after one untimed warm-up epoch per "
+           "system); systems interleaved within each repetition. Each cell: median over repetitions "
+           "(min–max). fastnn/x is fastnn's epoch time over x's in the same repetition, then median "
+           "(min–max): below 1, fastnn is faster. For the CNN, torch is NCHW, torch_cl channels_last, and "
+           "fastnn/torch uses the faster of the two per repetition. fastnn and keras: `model.fit(verbose=0)` "
+           "with the accuracy metric; torch: the idiomatic eager loop (index shuffling, `nn.Sequential`, "
+           "`optim.Adam`, `cross_entropy`). Targets: fastnn/torch ≤ "
+           f"{TRAIN_TARGETS['torch']}, fastnn/keras ≤ {TRAIN_TARGETS['keras']}; ✓ met, ✗ missed (by the median).",
+           "",
+           "| model | threads | reps | " + " | ".join(f"{s} s/epoch" for s in present)
+           + "".join(f" | fastnn/{o} | target" for o in others) + " |",
+           "|---|---:|---:|" + "---:|" * (len(present) + 2 * len(others))]
+    for (model, threads), row in rows.items():
+        reps = len(row.get("fastnn", {}))
+        cells = [TRAIN_MODEL_LABELS.get(model, model), str(threads), str(reps)]
+        for s in present:
+            sp = spread(list(row.get(s, {}).values()))
+            cells.append("—" if sp is None else f"{sp[0]:.3g} ({sp[1]:.3g}–{sp[2]:.3g})")
+        for o in others:
+            r = _train_ratio(row, o)
+            target = TRAIN_TARGETS[o]
+            cells.append("—" if r is None else f"{r[0]:.2f} ({r[1]:.2f}–{r[2]:.2f})")
+            cells.append("—" if r is None else f"≤ {target} {'✓' if r[0] <= target else '✗'}")
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
+def train_document(data: dict, rows) -> list[str]:
+    mi = data.get("machine_info") or {}
+    fb = mi.get("fastnn_bench") or {}
+    version, isa, _ = fastnn_facts(data)
+    meta = next(iter(rows.values()))["_meta"]
+    lines = ["# MNIST training speed: fastnn vs PyTorch eager and Keras 3 (torch backend)", "",
+             "| | |", "|---|---|",
+             f"| machine | {fb.get('cpu_model') or (mi.get('cpu') or {}).get('brand_raw', '?')}, "
+             f"{fb.get('cpus_available', '?')} cores available (shared with other work) |",
+             f"| date | {str(data.get('datetime', '?')).replace('T', ' ')[:19]} UTC |",
+             f"| commit | {commit_text(data)} |",
+             f"| fastnn | {version}, cpu isa: {isa} |",
+             f"| numpy | {fb.get('numpy', '?')} |",
+             f"| torch | {fb.get('torch') or 'not installed'} |",
+             f"| keras | {meta.get('keras_version') or 'not importable: no keras column'} (KERAS_BACKEND=torch) |",
+             f"| python | {fb.get('python') or mi.get('python_version', '?')}, "
+             f"pytest-benchmark {data.get('version', '?')} |", ""]
+    return lines + train_sections(rows)
 
 
 # --------------------------------------------------------------------------- activation items

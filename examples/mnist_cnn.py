@@ -1,0 +1,59 @@
+"""Trains a simple convnet on MNIST: the classic Keras example, with fastnn in place of Keras.
+
+Only the imports differ from the Keras program. It needs fastnn.layers.Conv2D and
+MaxPooling2D (on their way: until they land, this script stops at layers.Conv2D; `fastnn train
+--model cnn` says so in one line). The data comes from fastnn.datasets.mnist.load_data(), which
+looks in $FASTNN_DATA, then the cache, and downloads the official files as a last resort.
+
+    FASTNN_DATA=/path/to/mnist python examples/mnist_cnn.py
+"""
+
+import numpy as np
+
+import fastnn as keras
+from fastnn import layers
+
+# Model / data parameters
+num_classes = 10
+input_shape = (28, 28, 1)
+
+# Load the data and split it between train and test sets
+(x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+
+# Scale images to the [0, 1] range
+x_train = x_train.astype("float32") / 255
+x_test = x_test.astype("float32") / 255
+# Make sure images have shape (28, 28, 1)
+x_train = np.expand_dims(x_train, -1)
+x_test = np.expand_dims(x_test, -1)
+print("x_train shape:", x_train.shape)
+print(x_train.shape[0], "train samples")
+print(x_test.shape[0], "test samples")
+
+# convert class vectors to binary class matrices
+y_train = keras.utils.to_categorical(y_train, num_classes)
+y_test = keras.utils.to_categorical(y_test, num_classes)
+
+model = keras.Sequential(
+    [
+        layers.Input(shape=input_shape),
+        layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
+        layers.MaxPooling2D(pool_size=(2, 2)),
+        layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
+        layers.MaxPooling2D(pool_size=(2, 2)),
+        layers.Flatten(),
+        layers.Dense(128, activation="relu"),
+        layers.Dense(num_classes, activation="softmax"),
+    ]
+)
+model.summary()
+
+batch_size = 128
+epochs = 10
+
+model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, validation_split=0.1)
+
+score = model.evaluate(x_test, y_test, verbose=0)
+print("Test loss:", score[0])
+print("Test accuracy:", score[1])
