@@ -161,8 +161,9 @@ def _with_progbar(callbacks, verbose):
 
 def _reads_batch_logs(callbacks, hooks) -> bool:
     """Whether any callback uses per-batch logs (it overrides one of ``hooks``, or says so with a
-    ``reads_batch_logs`` attribute, as the progress bar does): on the GPU, reading them is a
-    synchronisation, so ``fit`` makes them only when someone reads them."""
+    ``reads_batch_logs`` attribute, as the progress bar does). ``fit`` makes them only then: on
+    the GPU reading them is a synchronisation, and on the CPU it saves the metrics' ``result()``
+    calls of every step."""
     for cb in getattr(callbacks, "callbacks", callbacks) or []:
         declared = getattr(cb, "reads_batch_logs", None)
         if declared is not None:
@@ -338,7 +339,7 @@ class Model(Layer):
         iterator each evaluate, fit's validation included); the metrics start from zero."""
         cbs = callbacks if callbacks is not None else _callbacks.CallbackList()
         feeder = self._feeder(x)
-        eager = feeder is None or _reads_batch_logs(cbs, ("on_test_batch_end",))
+        eager = _reads_batch_logs(cbs, ("on_test_batch_end",))
         self.reset_metrics()
         log = StepLog(self._compile_metrics)
         cbs.on_test_begin()
@@ -412,7 +413,7 @@ class Model(Layer):
         cbs.on_train_begin()
         logs = {}
         feeder = self._feeder(x)
-        eager = feeder is None or _reads_batch_logs(cb_list, ("on_train_batch_end", "on_batch_end"))
+        eager = _reads_batch_logs(cb_list, ("on_train_batch_end", "on_batch_end"))
         for epoch in range(int(initial_epoch), int(epochs)):
             self.reset_metrics()
             cbs.on_epoch_begin(epoch)
