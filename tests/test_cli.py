@@ -19,7 +19,7 @@ from fastnn import _mnist_models as mm
 from fastnn.cli import main
 from fastnn.datasets import mnist
 
-PYTHON_DIR = Path(fastnn.__file__).resolve().parent.parent
+PYTHON_DIR = Path(fastnn.__file__).parent.parent  # the directory holding the imported fastnn
 
 
 @pytest.fixture
