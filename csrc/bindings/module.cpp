@@ -32,6 +32,7 @@ namespace fastnn::bindings {
 void bind_elementwise(py::module_& m);  // elementwise.cpp
 void bind_loss(py::module_& m);         // loss.cpp
 void bind_penalty(py::module_& m);      // penalty.cpp
+void bind_conv(py::module_& m);         // conv.cpp
 }
 
 namespace {
@@ -587,4 +588,5 @@ PYBIND11_MODULE(_C, m) {
     bind_elementwise(m);
     bind_penalty(m);
     bind_loss(m);
+    bind_conv(m);
 }

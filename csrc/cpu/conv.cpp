@@ -1,0 +1,312 @@
+// 2-D convolution on the CPU (fastnn/conv.h), lowered to the packed GEMM
+// (gemm.cpp, which dispatches its micro-kernels per ISA):
+//
+//   forward          y (M x O)  = col (M x K) @ w (K x O)      + bias, relu in the GEMM epilogue
+//   backward-data    dcol       = dy (M x O) @ w^T (O x K),   then col2im (scatter-add) into dx
+//   backward-filter  dw (K x O) = col^T (K x M) @ dy (M x O), accumulated chunk by chunk
+//
+// with col = im2col(x): row r = (n, oh, ow) holds the K = KH*KW*C taps of that output pixel in
+// (kh, kw, c) order, the order of the kernel's own flattening. col is never materialised
+// whole: it is built in chunks of rows small enough to stay in L2 while the GEMM reads them
+// (the GEMM then reads them in place or packs them from cache). Threads work on independent
+// chunks, each running a single-threaded GEMM on its own chunk: no barrier between im2col and
+// GEMM, and the im2col runs in parallel too. A 1x1 kernel at stride 1 without padding is a
+// plain GEMM on x itself.
+//
+// Determinism: every split depends only on the problem and the thread count, and the
+// backward-filter's per-task partial sums are added in task order, so a fixed thread count
+// gives the same bits from run to run.
+#include <algorithm>
+#include <cstring>
+
+#include "fastnn/conv.h"
+#include "fastnn/dispatch.h"
+#include "fastnn/gemm.h"
+#include "fastnn/thread_pool.h"
+#include "workspace.h"
+
+namespace fastnn::cpu {
+
+namespace {
+
+constexpr std::int64_t kChunkFloats = 1 << 15;  // target col chunk: 128 KiB, well inside L2 with the GEMM's panels
+constexpr std::int64_t kMinChunkRows = 64;      // below this the GEMM's per-call packing of w dominates
+constexpr std::int64_t kMaxChunkRows = 2048;
+constexpr int kTasksPerThread = 2;  // a thread slowed by another process takes fewer tasks
+
+std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
+
+std::int64_t chunk_rows(const ConvGeometry& g) {
+    const std::int64_t k = std::max<std::int64_t>(g.taps(), 1);
+    std::int64_t rows = std::clamp(kChunkFloats / k, kMinChunkRows, kMaxChunkRows);
+    return std::max<std::int64_t>(8, rows / 8 * 8);  // whole 8-row micro-panels of the GEMM
+}
+
+// Short runs (C of 1..15 floats) are common in the first layer; memcpy's call costs more
+// than a loop there.
+inline void copy_floats(const float* src, std::int64_t n, float* dst) {
+    if (n >= 16) {
+        std::memcpy(dst, src, sizeof(float) * std::size_t(n));
+    } else {
+        for (std::int64_t i = 0; i < n; ++i) dst[i] = src[i];
+    }
+}
+
+inline void zero_floats(std::int64_t n, float* dst) { std::fill(dst, dst + n, 0.0f); }
+
+inline void add_floats(const float* src, std::int64_t n, float* dst) {
+    for (std::int64_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+
+// The output pixel of GEMM row r.
+struct Pixel {
+    std::int64_t n, oh, ow;
+};
+
+Pixel pixel_of(const ConvGeometry& g, std::int64_t r) {
+    const std::int64_t per_image = g.oh * g.ow;
+    const std::int64_t rem = r % per_image;
+    return {r / per_image, rem / g.ow, rem % g.ow};
+}
+
+void next_pixel(const ConvGeometry& g, Pixel& p) {
+    if (++p.ow == g.ow) {
+        p.ow = 0;
+        if (++p.oh == g.oh) {
+            p.oh = 0;
+            ++p.n;
+        }
+    }
+}
+
+// Rows [r0, r0 + m) of im2col(x) into col (m x K, row-major). With no dilation along W a
+// kernel row's KW*C taps are one contiguous run of x (NHWC), copied at once when in bounds.
+void im2col(const ConvGeometry& g, const float* x, std::int64_t r0, std::int64_t m, float* col) {
+    const std::int64_t K = g.taps(), C = g.c, run = g.kw * C;
+    Pixel p = pixel_of(g, r0);
+    for (std::int64_t i = 0; i < m; ++i, next_pixel(g, p)) {
+        const float* img = x + p.n * g.h * g.w * C;
+        const std::int64_t ih0 = p.oh * g.sh - g.pt, iw0 = p.ow * g.sw - g.pl;
+        for (std::int64_t kh = 0; kh < g.kh; ++kh) {
+            float* dst = col + i * K + kh * run;
+            const std::int64_t ih = ih0 + kh * g.dh;
+            if (ih < 0 || ih >= g.h) {
+                zero_floats(run, dst);
+                continue;
+            }
+            const float* src = img + ih * g.w * C;
+            if (g.dw == 1 && iw0 >= 0 && iw0 + g.kw <= g.w) {
+                copy_floats(src + iw0 * C, run, dst);
+                continue;
+            }
+            for (std::int64_t kw = 0; kw < g.kw; ++kw) {
+                const std::int64_t iw = iw0 + kw * g.dw;
+                if (iw < 0 || iw >= g.w)
+                    zero_floats(C, dst + kw * C);
+                else
+                    copy_floats(src + iw * C, C, dst + kw * C);
+            }
+        }
+    }
+}
+
+// The transpose of im2col for channels [c0, c1): dx[pixel taps] += dcol rows [r0, r0 + m).
+// Taps in the padding are dropped.
+void col2im(const ConvGeometry& g, const float* dcol, std::int64_t r0, std::int64_t m, std::int64_t c0,
+            std::int64_t c1, float* dx) {
+    const std::int64_t K = g.taps(), C = g.c, width = c1 - c0;
+    Pixel p = pixel_of(g, r0);
+    for (std::int64_t i = 0; i < m; ++i, next_pixel(g, p)) {
+        float* img = dx + p.n * g.h * g.w * C;
+        const std::int64_t ih0 = p.oh * g.sh - g.pt, iw0 = p.ow * g.sw - g.pl;
+        for (std::int64_t kh = 0; kh < g.kh; ++kh) {
+            const std::int64_t ih = ih0 + kh * g.dh;
+            if (ih < 0 || ih >= g.h) continue;
+            const float* src = dcol + i * K + kh * g.kw * C + c0;
+            float* row = img + ih * g.w * C + c0;
+            for (std::int64_t kw = 0; kw < g.kw; ++kw) {
+                const std::int64_t iw = iw0 + kw * g.dw;
+                if (iw >= 0 && iw < g.w) add_floats(src + kw * C, width, row + iw * C);
+            }
+        }
+    }
+}
+
+GemmArgs plain_gemm(std::int64_t m, std::int64_t n, std::int64_t k) {
+    GemmArgs a;
+    a.m = m;
+    a.n = n;
+    a.k = k;
+    return a;
+}
+
+// Column chunks of the calling thread's conv calls; each task gets its own slot.
+thread_local Workspace tl_cols;
+
+}  // namespace
+
+void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, Activation act, float* y) {
+    const std::int64_t M = g.rows(), K = g.taps(), O = g.o;
+    if (M == 0 || O == 0) return;
+    GemmArgs ga = plain_gemm(M, O, K);
+    ga.b = w;
+    ga.ldb = O;
+    ga.ldc = O;
+    ga.bias = bias;
+    ga.activation = act;
+    if (g.pointwise() || K == 0) {  // y = x (M x C) @ w; K == 0: bias and activation only
+        ga.a = x;
+        ga.lda = std::max<std::int64_t>(K, 1);
+        ga.c = y;
+        gemm(ga);
+        return;
+    }
+    const std::int64_t rows = chunk_rows(g), chunks = ceil_div(M, rows);
+    const int threads = num_threads();
+    if (threads == 1 || chunks < threads) {
+        // Too few chunks to share: one at a time, the GEMM threads itself.
+        float* col = tl_cols.floats(std::size_t(rows * K));
+        for (std::int64_t ch = 0; ch < chunks; ++ch) {
+            const std::int64_t r0 = ch * rows, m = std::min(rows, M - r0);
+            im2col(g, x, r0, m, col);
+            GemmArgs c = ga;
+            c.m = m;
+            c.a = col;
+            c.lda = K;
+            c.c = y + r0 * O;
+            gemm(c);
+        }
+        return;
+    }
+    const std::int64_t tasks = std::min<std::int64_t>(chunks, std::int64_t(kTasksPerThread) * threads);
+    const std::int64_t slot = ceil_div(rows * K, 16) * 16;
+    float* cols = tl_cols.floats(std::size_t(tasks * slot));
+    parallel_for(tasks, threads, [&](std::int64_t t) {
+        float* col = cols + t * slot;
+        for (std::int64_t ch = chunks * t / tasks; ch < chunks * (t + 1) / tasks; ++ch) {
+            const std::int64_t r0 = ch * rows, m = std::min(rows, M - r0);
+            im2col(g, x, r0, m, col);
+            GemmArgs c = ga;
+            c.m = m;
+            c.a = col;
+            c.lda = K;
+            c.c = y + r0 * O;
+            c.max_threads = 1;
+            gemm(c);
+        }
+    });
+}
+
+void conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw) {
+    const std::int64_t M = g.rows(), K = g.taps(), O = g.o;
+    if (K == 0 || O == 0) return;
+    if (M == 0) {
+        zero_floats(K * O, dw);
+        return;
+    }
+    GemmArgs ga = plain_gemm(K, O, 0);
+    ga.trans_a = true;  // op(A) = col^T: col is stored (rows x K)
+    ga.lda = K;
+    ga.ldb = O;
+    ga.ldc = O;
+    if (g.pointwise()) {  // dw = x^T (C x M) @ dy
+        ga.k = M;
+        ga.a = x;
+        ga.b = dy;
+        ga.c = dw;
+        gemm(ga);
+        return;
+    }
+    const std::int64_t rows = chunk_rows(g), chunks = ceil_div(M, rows);
+    const int threads = num_threads();
+    // Task t accumulates rows [M t / T, M (t+1) / T) into its own partial dw (task 0: dw itself).
+    const std::int64_t tasks = threads == 1 ? 1 : std::min<std::int64_t>(chunks, threads);
+    const std::int64_t slot = ceil_div(rows * K, 16) * 16, part = ceil_div(K * O, 16) * 16;
+    float* cols = tl_cols.floats(std::size_t(tasks * (slot + part)));
+    float* parts = cols + tasks * slot;
+    auto run = [&](std::int64_t t, int gemm_threads) {
+        float* col = cols + t * slot;
+        float* out = t == 0 ? dw : parts + t * part;
+        const std::int64_t begin = M * t / tasks, end = M * (t + 1) / tasks;
+        if (begin == end) zero_floats(K * O, out);
+        for (std::int64_t r0 = begin; r0 < end; r0 += rows) {
+            const std::int64_t m = std::min(rows, end - r0);
+            im2col(g, x, r0, m, col);
+            GemmArgs c = ga;
+            c.k = m;
+            c.a = col;
+            c.b = dy + r0 * O;
+            c.beta = r0 == begin ? 0.0f : 1.0f;
+            c.c = out;
+            c.max_threads = gemm_threads;
+            gemm(c);
+        }
+    };
+    if (tasks == 1) {
+        run(0, 0);
+        return;
+    }
+    parallel_for(tasks, threads, [&](std::int64_t t) { run(t, 1); });
+    for (std::int64_t t = 1; t < tasks; ++t) add_floats(parts + t * part, K * O, dw);  // task order
+}
+
+void conv2d_backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx) {
+    const std::int64_t M = g.rows(), K = g.taps(), O = g.o;
+    const std::int64_t image = g.h * g.w * g.c;
+    if (g.n == 0 || image == 0) return;
+    GemmArgs ga = plain_gemm(0, K, O);
+    ga.trans_b = true;  // op(B) = w^T: w is stored (K x O)
+    ga.b = w;
+    ga.ldb = O;
+    ga.lda = O;
+    ga.ldc = K;
+    if (g.pointwise() || O == 0 || M == 0) {
+        if (!g.pointwise()) {  // nothing flows back
+            zero_floats(g.n * image, dx);
+            return;
+        }
+        ga.m = M;  // dx (M x C) = dy @ w^T
+        ga.a = dy;
+        ga.c = dx;
+        gemm(ga);
+        return;
+    }
+    const std::int64_t per_image = g.oh * g.ow;
+    const std::int64_t rows = std::min(chunk_rows(g), per_image);
+    const std::int64_t slot = ceil_div(rows * K, 16) * 16;
+    const int threads = num_threads();
+    // One image's rows scatter only into that image: tasks over images need no locks.
+    auto image_range = [&](std::int64_t n0, std::int64_t n1, float* dcol, int gemm_threads, int col_threads) {
+        zero_floats((n1 - n0) * image, dx + n0 * image);
+        for (std::int64_t n = n0; n < n1; ++n) {
+            for (std::int64_t r0 = n * per_image; r0 < (n + 1) * per_image; r0 += rows) {
+                const std::int64_t m = std::min(rows, (n + 1) * per_image - r0);
+                GemmArgs c = ga;
+                c.m = m;
+                c.a = dy + r0 * O;
+                c.c = dcol;
+                c.max_threads = gemm_threads;
+                gemm(c);
+                if (col_threads <= 1) {
+                    col2im(g, dcol, r0, m, 0, g.c, dx);
+                } else {  // channel blocks write disjoint memory
+                    const std::int64_t blocks = std::min<std::int64_t>(col_threads, ceil_div(g.c, 8));
+                    parallel_for(blocks, col_threads, [&](std::int64_t b) {
+                        col2im(g, dcol, r0, m, g.c * b / blocks, g.c * (b + 1) / blocks, dx);
+                    });
+                }
+            }
+        }
+    };
+    if (threads == 1 || g.n < threads) {
+        image_range(0, g.n, tl_cols.floats(std::size_t(slot)), 0, threads);
+        return;
+    }
+    const std::int64_t tasks = std::min<std::int64_t>(g.n, std::int64_t(kTasksPerThread) * threads);
+    float* cols = tl_cols.floats(std::size_t(tasks * slot));
+    parallel_for(tasks, threads, [&](std::int64_t t) {
+        image_range(g.n * t / tasks, g.n * (t + 1) / tasks, cols + t * slot, 1, 1);
+    });
+}
+
+}  // namespace fastnn::cpu
