@@ -5,9 +5,11 @@ subclass ``Layer`` (``build`` / ``call`` / ``compute_output_shape`` / ``get_conf
 """
 
 from fastnn.layers.base import Layer
+from fastnn.layers.conv import Conv2D, ZeroPadding2D
 from fastnn.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 
-_CLASSES = {c.__name__: c for c in (Layer, InputLayer, Dense, Activation, Dropout, Flatten, Reshape)}
+_CLASSES = {c.__name__: c for c in (Layer, InputLayer, Dense, Activation, Dropout, Flatten, Reshape, Conv2D,
+                                    ZeroPadding2D)}
 
 
 def serialize(layer: Layer) -> dict:
@@ -24,5 +26,5 @@ def deserialize(config: dict, custom_objects: dict | None = None) -> Layer:
     return classes[config["class_name"]].from_config(dict(config.get("config", {})))
 
 
-__all__ = ["Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Layer", "Reshape",
+__all__ = ["Activation", "Conv2D", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Layer", "Reshape", "ZeroPadding2D",
            "deserialize", "serialize"]
