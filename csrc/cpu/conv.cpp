@@ -11,7 +11,8 @@
 // (the GEMM then reads them in place or packs them from cache). Threads work on independent
 // chunks, each running a single-threaded GEMM on its own chunk: no barrier between im2col and
 // GEMM, and the im2col runs in parallel too. A 1x1 kernel at stride 1 without padding is a
-// plain GEMM on x itself.
+// plain GEMM on x itself. Convolutions with few taps per output (K <= kDirectMaxK, a first
+// layer) skip the GEMM in the forward and backward-filter: conv_impl.h's loops, per ISA.
 //
 // Determinism: every split depends only on the problem and the thread count, and the
 // backward-filter's per-task partial sums are added in task order, so a fixed thread count
@@ -19,6 +20,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "conv_kernels.h"
 #include "fastnn/conv.h"
 #include "fastnn/dispatch.h"
 #include "fastnn/gemm.h"
@@ -29,9 +31,13 @@ namespace fastnn::cpu {
 
 namespace {
 
-constexpr std::int64_t kChunkFloats = 1 << 15;  // target col chunk: 128 KiB, well inside L2 with the GEMM's panels
-constexpr std::int64_t kMinChunkRows = 64;      // below this the GEMM's per-call packing of w dominates
-constexpr std::int64_t kMaxChunkRows = 2048;
+// Target col chunk: 512 KiB, inside Zen 4's 1 MiB L2 beside the GEMM's packed panels. Each chunk's
+// GEMM packs w again, so chunks must not be small: at K = 288 a 448-row chunk spends ~3% of
+// its time packing w, a 112-row one ~12% (and the backward-filter reads and writes its dw
+// accumulator once per chunk).
+constexpr std::int64_t kChunkFloats = 1 << 17;
+constexpr std::int64_t kMinChunkRows = 128;
+constexpr std::int64_t kMaxChunkRows = 4096;
 constexpr int kTasksPerThread = 2;  // a thread slowed by another process takes fewer tasks
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
@@ -143,6 +149,65 @@ GemmArgs plain_gemm(std::int64_t m, std::int64_t n, std::int64_t k) {
 // Column chunks of the calling thread's conv calls; each task gets its own slot.
 thread_local Workspace tl_cols;
 
+const ConvTable& table() {
+    switch (active_isa()) {
+#ifdef FASTNN_X86
+        case Isa::avx512: return conv_table_avx512();
+        case Isa::avx2: return conv_table_avx2();
+#endif
+        default: return conv_table_portable();
+    }
+}
+
+bool direct(const ConvGeometry& g) { return g.taps() <= kDirectMaxK && !g.pointwise(); }
+
+// Threads worth using for `flops` of direct-loop work (a task costs about a microsecond to hand out).
+int direct_threads(std::int64_t flops) {
+    return int(std::clamp<std::int64_t>(flops / (1 << 18), 1, num_threads()));
+}
+
+constexpr std::int64_t kDirectRows = 1024;  // rows per direct forward task
+
+void forward_direct(const ConvGeometry& g, const float* x, const float* w, const float* bias, Activation act,
+                    float* y) {
+    const std::int64_t M = g.rows(), K = g.taps(), O = g.o;
+    const std::int64_t op = ceil_div(O, kDirectLanes) * kDirectLanes;
+    float* wp = tl_cols.floats(std::size_t(K * op + op));  // w and bias padded to whole lane blocks
+    float* bp = wp + K * op;
+    for (std::int64_t k = 0; k < K; ++k) {
+        std::memcpy(wp + k * op, w + k * O, sizeof(float) * std::size_t(O));
+        zero_floats(op - O, wp + k * op + O);
+    }
+    if (bias) {
+        std::memcpy(bp, bias, sizeof(float) * std::size_t(O));
+        zero_floats(op - O, bp + O);
+    }
+    const ConvTable& t = table();
+    const bool relu = act == Activation::relu;
+    const std::int64_t tasks = ceil_div(M, kDirectRows);
+    parallel_for(tasks, direct_threads(2 * M * K * O), [&](std::int64_t task) {
+        const std::int64_t r0 = task * kDirectRows;
+        t.forward(g, x, wp, op, bias ? bp : nullptr, relu, y, r0, std::min(kDirectRows, M - r0));
+    });
+}
+
+// Task i sums rows [M i / T, M (i+1) / T) into its own accumulator (task 0: dw itself); the
+// accumulators are added in task order.
+void filter_direct(const ConvGeometry& g, const float* x, const float* dy, float* dw) {
+    const std::int64_t M = g.rows(), K = g.taps(), O = g.o;
+    const std::int64_t tasks = direct_threads(2 * M * K * O);
+    const std::int64_t part = ceil_div(K * O, 16) * 16;
+    float* parts = tl_cols.floats(std::size_t(tasks * part));
+    const ConvTable& t = table();
+    parallel_for(tasks, int(tasks), [&](std::int64_t task) {
+        float* acc = task == 0 ? dw : parts + task * part;
+        zero_floats(K * O, acc);
+        const std::int64_t begin = M * task / tasks, end = M * (task + 1) / tasks;
+        t.filter(g, x, dy, acc, begin, end - begin);
+    });
+    for (std::int64_t task = 1; task < tasks; ++task) add_floats(parts + task * part, K * O, dw);
+}
+
 }  // namespace
 
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, Activation act, float* y) {
@@ -159,6 +224,10 @@ void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const
         ga.lda = std::max<std::int64_t>(K, 1);
         ga.c = y;
         gemm(ga);
+        return;
+    }
+    if (direct(g)) {
+        forward_direct(g, x, w, bias, act, y);
         return;
     }
     const std::int64_t rows = chunk_rows(g), chunks = ceil_div(M, rows);
@@ -217,6 +286,10 @@ void conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* 
         gemm(ga);
         return;
     }
+    if (direct(g)) {
+        filter_direct(g, x, dy, dw);
+        return;
+    }
     const std::int64_t rows = chunk_rows(g), chunks = ceil_div(M, rows);
     const int threads = num_threads();
     // Task t accumulates rows [M t / T, M (t+1) / T) into its own partial dw (task 0: dw itself).
@@ -272,15 +345,17 @@ void conv2d_backward_data(const ConvGeometry& g, const float* dy, const float* w
         return;
     }
     const std::int64_t per_image = g.oh * g.ow;
-    const std::int64_t rows = std::min(chunk_rows(g), per_image);
+    const std::int64_t rows = std::min(chunk_rows(g), per_image * g.n);
     const std::int64_t slot = ceil_div(rows * K, 16) * 16;
     const int threads = num_threads();
-    // One image's rows scatter only into that image: tasks over images need no locks.
+    // One image's rows scatter only into that image: tasks over whole images need no locks.
+    // Within a task, chunks run over its rows regardless of image boundaries.
     auto image_range = [&](std::int64_t n0, std::int64_t n1, float* dcol, int gemm_threads, int col_threads) {
         zero_floats((n1 - n0) * image, dx + n0 * image);
-        for (std::int64_t n = n0; n < n1; ++n) {
-            for (std::int64_t r0 = n * per_image; r0 < (n + 1) * per_image; r0 += rows) {
-                const std::int64_t m = std::min(rows, (n + 1) * per_image - r0);
+        {
+            const std::int64_t end = n1 * per_image;
+            for (std::int64_t r0 = n0 * per_image; r0 < end; r0 += rows) {
+                const std::int64_t m = std::min(rows, end - r0);
                 GemmArgs c = ga;
                 c.m = m;
                 c.a = dy + r0 * O;
