@@ -87,7 +87,8 @@ def make_call(system, case, p, x, w, b, g):
             y = ref.conv2d(x, w, b, activation="relu")
             if backward:
                 dz = g * (y > 0)
-                ref.conv2d_backward(x, w, dz)  # computes dx too: the reference has no switch for it
+                ref.conv2d_backward(x, w, dz, input_grad=need_dx)
+            return y
         return call
     torch = bench_conf.torch
     cl = system == "torch_cl"

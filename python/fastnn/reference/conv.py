@@ -70,8 +70,9 @@ def conv2d(x, w, b=None, strides=1, padding="valid", dilation=1, activation=None
     return y.reshape(x.shape[0], out_hw[0], out_hw[1], w.shape[3]).astype(x.dtype, copy=False)
 
 
-def conv2d_backward(x, w, dy, strides=1, padding="valid", dilation=1):
-    """(dx, dw, db) of ``conv(x, w) + b`` given the output gradient ``dy`` (N, OH, OW, Cout)."""
+def conv2d_backward(x, w, dy, strides=1, padding="valid", dilation=1, input_grad=True):
+    """(dx, dw, db) of ``conv(x, w) + b`` given the output gradient ``dy`` (N, OH, OW, Cout);
+    dx is None when ``input_grad`` is false (a first layer's input needs none)."""
     x, w, dy = np.asarray(x), np.asarray(w), np.asarray(dy)
     s, d, pads, out_hw = _geometry(x, w, strides, padding, dilation)
     n, h, wd, cin = x.shape
@@ -82,6 +83,8 @@ def conv2d_backward(x, w, dy, strides=1, padding="valid", dilation=1):
     w2 = w.reshape(-1, cout)
     dw = (im2col(x, (kh, kw), s, pads, d).T @ dy2).reshape(w.shape)
     db = dy2.sum(axis=0)
+    if not input_grad:
+        return None, dw.astype(w.dtype, copy=False), db.astype(dy.dtype, copy=False)
     # col2im: scatter each tap's gradient back onto the padded input, then crop the padding.
     dcol = (dy2 @ w2.T).reshape(n, out_hw[0], out_hw[1], kh, kw, cin)
     dxp = np.zeros((n, h + pads[0][0] + pads[0][1], wd + pads[1][0] + pads[1][1], cin), dtype=dcol.dtype)
