@@ -160,6 +160,38 @@ def test_ops_match_reference_for_each_thread_count(rng, c, threads):
     assert np.array_equal(ops.conv2d_backward_filter(x, dy, c["kernel"][:2], strides=s, padding=pads, dilation=d), dw)
 
 
+@pytest.mark.parametrize("c", CASES[:12] + CASES[-6:], ids=case_id)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fused_backward_matches_reference(rng, c, threads):
+    """ops.conv2d_backward: relu mask, dx, dw and db in one pass over dy, with and without each part."""
+    fastnn.set_num_threads(threads)
+    x, w, b = arrays(rng, c)
+    pads, s, d = flat_pads(c), c["strides"], c["dilation"]
+    y = ops.conv2d(x, w, bias=b, strides=s, padding=pads, dilation=d, activation="relu")
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dz = dy * (y > 0)
+    geo = dict(strides=s, padding=pads, dilation=d)
+    dx, dw, db = ops.conv2d_backward(x, w, dy, y=y, **geo)
+    check_backward(dx, dw, db, c, x, w, dz)
+    again = ops.conv2d_backward(x, w, dy, y=y, **geo)
+    assert all(np.array_equal(p, q) for p, q in zip(again, (dx, dw, db)))  # same threads, same bits
+    dx2, dw2, db2 = ops.conv2d_backward(x, w, dy, input_grad=False, bias_grad=False, **geo)
+    assert dx2 is None and db2 is None
+    check_backward(None, dw2, None, c, x, w, dy)
+
+
+def test_fused_backward_errors(rng):
+    x = rng.standard_normal((2, 8, 8, 3)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
+    dy = rng.standard_normal((2, 6, 6, 4)).astype(np.float32)
+    with pytest.raises(ValueError, match="conv2d_backward: argument 'y' must have shape"):
+        ops.conv2d_backward(x, w, dy, y=dy[:, :5].copy())
+    with pytest.raises(ValueError, match="conv2d_backward: argument 'dy' must have shape"):
+        ops.conv2d_backward(x, w, dy[:, :5].copy())
+    with pytest.raises(TypeError, match="conv2d_backward: argument 'dy'.*float32"):
+        ops.conv2d_backward(x, w, dy.astype(np.float64))
+
+
 @pytest.mark.parametrize("isa", AVAILABLE_ISAS)
 @pytest.mark.parametrize("c", [CASES[0], CASES[1], CASES[-3]], ids=case_id)
 def test_every_isa(rng, isa, c):

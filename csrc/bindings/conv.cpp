@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <utility>
 
 #include "convert.h"
 #include "fastnn/conv.h"
@@ -183,9 +184,84 @@ void backward_filter_binding(const py::handle& x_obj, const py::handle& dy_obj, 
 #endif
 }
 
+// An optional argument: null for None, else a view checked like `like` (shape and all).
+const float* optional_like(const char* op, const char* arg, const py::handle& obj, const View& like,
+                           const char* like_arg, const std::int64_t* shape, const char* layout, View* out = nullptr) {
+    if (obj.is_none()) return nullptr;
+    const View v = to_view(op, arg, obj);
+    check_tensor4(op, arg, v, layout);
+    check_same_device(op, arg, v, like_arg, like);
+    if (shape) check_shape(op, arg, v, shape[0], shape[1], shape[2], shape[3], layout);
+    if (out) *out = v;
+    return v.ptr<const float>();
+}
+
+void backward_binding(const py::handle& x_obj, const py::handle& w_obj, const py::handle& y_obj,
+                      const py::handle& dy_obj, const py::handle& dx_obj, const py::handle& dw_obj,
+                      const py::handle& db_obj, py::tuple strides, py::tuple padding, py::tuple dilation) {
+    const char* op = "conv2d_backward";
+    const View x = to_view(op, "x", x_obj);
+    const View w = to_view(op, "w", w_obj);
+    const View dy = to_view(op, "dy", dy_obj);
+    const View dw = to_view(op, "dw", dw_obj);
+    check_tensor4(op, "x", x, "(N, H, W, C)");
+    check_tensor4(op, "w", w, "(KH, KW, C, O)");
+    check_tensor4(op, "dy", dy, "(N, OH, OW, O)");
+    check_tensor4(op, "dw", dw, "(KH, KW, C, O)");
+    for (const auto& [arg, v] : {std::pair<const char*, const View*>{"w", &w}, {"dy", &dy}, {"dw", &dw}})
+        check_same_device(op, arg, *v, "x", x);
+    if (x.device != Device::cpu)
+        throw ValueError(message(op, ": the fused backward runs on the CPU; for CUDA arrays use "
+                                     "conv2d_backward_data and conv2d_backward_filter (fastnn.ops.conv2d_backward does)"));
+    const ConvGeometry g = geometry(op, x.shape, w, strides, padding, dilation);
+    check_shape(op, "dy", dy, g.n, g.oh, g.ow, g.o, "(the convolution's output for 'x' and 'w')");
+    check_shape(op, "dw", dw, g.kh, g.kw, g.c, g.o, "(w's shape)");
+    check_writable(op, "dw", dw);
+    const std::int64_t y_shape[4] = {g.n, g.oh, g.ow, g.o};
+    const float* y = optional_like(op, "y", y_obj, x, "x", y_shape, "(N, OH, OW, O)");
+    View dx_view;
+    float* dx = const_cast<float*>(optional_like(op, "dx", dx_obj, x, "x", x.shape, "(N, H, W, C)", &dx_view));
+    float* db = nullptr;
+    View db_view;
+    if (!db_obj.is_none()) {
+        db_view = to_view(op, "db", db_obj);
+        check_dtype(op, "db", db_view, DType::float32);
+        check_ndim(op, "db", db_view, 1);
+        check_contiguous(op, "db", db_view);
+        check_aligned(op, "db", db_view);
+        check_same_device(op, "db", db_view, "x", x);
+        if (db_view.shape[0] != g.o)
+            throw ValueError(message(op, ": argument 'db' must have shape (", g.o, ",), got ", shape_str(db_view)));
+        check_writable(op, "db", db_view);
+        db = db_view.ptr<float>();
+    }
+    // Outputs overlap no input and no other output.
+    const std::pair<const char*, const View*> inputs[] = {{"x", &x}, {"w", &w}, {"dy", &dy}};
+    for (const auto& [arg, v] : inputs) check_no_overlap(op, "dw", dw, arg, *v);
+    if (dx) {
+        check_writable(op, "dx", dx_view);
+        for (const auto& [arg, v] : inputs) check_no_overlap(op, "dx", dx_view, arg, *v);
+        check_no_overlap(op, "dx", dx_view, "dw", dw);
+        if (y) check_no_overlap(op, "dx", dx_view, "y", to_view(op, "y", y_obj));
+    }
+    if (db) {
+        for (const auto& [arg, v] : inputs) check_no_overlap(op, "db", db_view, arg, *v);
+        check_no_overlap(op, "db", db_view, "dw", dw);
+        if (dx) check_no_overlap(op, "db", db_view, "dx", dx_view);
+    }
+    if (y) check_no_overlap(op, "dw", dw, "y", to_view(op, "y", y_obj));
+    py::gil_scoped_release release;
+    cpu::conv2d_backward(g, x.ptr<const float>(), w.ptr<const float>(), y, dy.ptr<const float>(), dx, dw.ptr<float>(),
+                         db);
+}
+
 }  // namespace
 
 void bind_conv(py::module_& m) {
+    m.def("conv2d_backward", &backward_binding, py::arg("x"), py::arg("w"), py::arg("y"), py::arg("dy"),
+          py::arg("dx"), py::arg("dw"), py::arg("db"), py::arg("strides"), py::arg("padding"), py::arg("dilation"),
+          "CPU: dx (or None), dw, db (or None) of y = act(conv(x, w) + b) in one pass over dy; y given (or None) "
+          "means act = relu, its mask taken from y.");
     m.def("conv2d_forward", &forward_binding, py::arg("x"), py::arg("w"), py::arg("out"), py::arg("bias"),
           py::arg("strides"), py::arg("padding"), py::arg("dilation"), py::arg("activation") = 0,
           py::arg("stream") = 0,

@@ -64,6 +64,15 @@ inline void add_floats(const float* src, std::int64_t n, float* dst) {
     for (std::int64_t i = 0; i < n; ++i) dst[i] += src[i];
 }
 
+// out = y > 0 ? g : 0. Both operands are loaded unconditionally so the loop is a vector select
+// (a conditional load of g would be a branch per element, mispredicted half the time).
+void relu_mask(const float* __restrict y, const float* __restrict g, std::int64_t n, float* __restrict out) {
+    for (std::int64_t i = 0; i < n; ++i) {
+        const float gv = g[i];
+        out[i] = y[i] > 0.0f ? gv : 0.0f;
+    }
+}
+
 // The output pixel of GEMM row r.
 struct Pixel {
     std::int64_t n, oh, ow;
@@ -203,7 +212,7 @@ void filter_direct(const ConvGeometry& g, const float* x, const float* dy, float
         float* acc = task == 0 ? dw : parts + task * part;
         zero_floats(K * O, acc);
         const std::int64_t begin = M * task / tasks, end = M * (task + 1) / tasks;
-        t.filter(g, x, dy, acc, begin, end - begin);
+        t.filter(g, x, dy + begin * O, acc, begin, end - begin);
     });
     for (std::int64_t task = 1; task < tasks; ++task) add_floats(parts + task * part, K * O, dw);
 }
@@ -382,6 +391,120 @@ void conv2d_backward_data(const ConvGeometry& g, const float* dy, const float* w
     parallel_for(tasks, threads, [&](std::int64_t t) {
         image_range(g.n * t / tasks, g.n * (t + 1) / tasks, cols + t * slot, 1, 1);
     });
+}
+
+}  // namespace fastnn::cpu
+
+namespace fastnn::cpu {
+
+// The whole backward in one pass over dy, chunk by chunk: the relu mask (from y) and the bias
+// gradient are taken as each chunk of dy is read, and the masked chunk feeds both GEMMs while
+// it is in cache -- no full-size masked gradient is ever written. Tasks own whole images
+// (col2im then needs no locks) and their own dw / db accumulators, added in task order.
+void conv2d_backward(const ConvGeometry& g, const float* x, const float* w, const float* y, const float* dy, float* dx,
+                     float* dw, float* db) {
+    const std::int64_t M = g.rows(), K = g.taps(), O = g.o;
+    const std::int64_t image = g.h * g.w * g.c, per_image = g.oh * g.ow;
+    if (M == 0 || O == 0) {  // nothing flows back
+        if (dx) zero_floats(g.n * image, dx);
+        zero_floats(K * O, dw);
+        if (db) zero_floats(O, db);
+        return;
+    }
+    const bool pointwise = g.pointwise(), small = direct(g);
+    // Half the forward's chunk: the masked dy chunk, the column chunk and dw share L2 here.
+    const std::int64_t rows = std::max<std::int64_t>(8, chunk_rows(g) / 2 / 8 * 8);
+    const int threads = num_threads();
+    const bool shared = threads == 1 || g.n < threads;  // one task; the GEMMs and col2im thread themselves
+    const std::int64_t tasks = shared ? 1 : std::min<std::int64_t>(g.n, std::int64_t(kTasksPerThread) * threads);
+    const std::int64_t gc_size = ceil_div(rows * O, 16) * 16, col_size = ceil_div(rows * K, 16) * 16;
+    const std::int64_t dw_size = ceil_div(K * O, 16) * 16, db_size = ceil_div(O, 16) * 16;
+    const std::int64_t slot = gc_size + col_size + dw_size + db_size;
+    float* work = tl_cols.floats(std::size_t(tasks * slot));
+    const ConvTable& table_ = table();
+
+    GemmArgs data = plain_gemm(0, K, O);  // dcol (m x K) = g (m x O) @ w^T
+    data.trans_b = true;
+    data.b = w;
+    data.ldb = O;
+    data.lda = O;
+    data.ldc = K;
+    GemmArgs filt = plain_gemm(K, O, 0);  // dw (K x O) += col^T (K x m) @ g (m x O)
+    filt.trans_a = true;
+    filt.lda = K;
+    filt.ldb = O;
+    filt.ldc = O;
+    filt.beta = 1.0f;
+
+    auto run = [&](std::int64_t t) {
+        const int gemm_threads = shared ? 0 : 1;
+        float* gc = work + t * slot;
+        float* col = gc + gc_size;
+        float* dwp = t == 0 ? dw : col + col_size;
+        float* dbp = t == 0 ? db : col + col_size + dw_size;
+        const std::int64_t n0 = g.n * t / tasks, n1 = g.n * (t + 1) / tasks;
+        zero_floats(K * O, dwp);
+        if (db) zero_floats(O, dbp);
+        if (dx && !pointwise) zero_floats((n1 - n0) * image, dx + n0 * image);
+        for (std::int64_t r0 = n0 * per_image; r0 < n1 * per_image; r0 += rows) {
+            const std::int64_t m = std::min(rows, n1 * per_image - r0);
+            const float* gr = dy + r0 * O;
+            if (y) {  // relu from its output: the gradient flows where y > 0
+                const float* yr = y + r0 * O;
+                relu_mask(yr, gr, m * O, gc);
+                gr = gc;
+            }
+            if (db)
+                for (std::int64_t i = 0; i < m; ++i) add_floats(gr + i * O, O, dbp);
+            if (dx) {
+                GemmArgs c = data;
+                c.m = m;
+                c.a = gr;
+                c.max_threads = gemm_threads;
+                if (pointwise) {  // dx rows are the pixels themselves
+                    c.c = dx + r0 * g.c;
+                    gemm(c);
+                } else {
+                    c.c = col;
+                    gemm(c);
+                    if (shared && threads > 1) {  // channel blocks write disjoint memory
+                        const std::int64_t blocks = std::min<std::int64_t>(threads, ceil_div(g.c, 8));
+                        parallel_for(blocks, threads, [&](std::int64_t b) {
+                            col2im(g, col, r0, m, g.c * b / blocks, g.c * (b + 1) / blocks, dx);
+                        });
+                    } else {
+                        col2im(g, col, r0, m, 0, g.c, dx);
+                    }
+                }
+            }
+            if (small) {
+                table_.filter(g, x, gr, dwp, r0, m);
+            } else {
+                GemmArgs c = filt;
+                c.k = m;
+                if (pointwise) {
+                    c.a = x + r0 * g.c;
+                } else {
+                    im2col(g, x, r0, m, col);
+                    c.a = col;
+                }
+                c.b = gr;
+                c.c = dwp;
+                c.max_threads = gemm_threads;
+                gemm(c);
+            }
+        }
+    };
+    if (shared) {
+        run(0);
+        return;
+    }
+    parallel_for(tasks, threads, run);
+    for (std::int64_t t = 1; t < tasks; ++t) {  // task order
+        float* part = work + t * slot + gc_size + col_size;
+        add_floats(part, K * O, dw);
+        if (db) add_floats(part + dw_size, O, db);
+    }
 }
 
 }  // namespace fastnn::cpu

@@ -180,7 +180,7 @@ void filter(const ConvGeometry& g, const float* x, const float* dy, float* acc, 
             qs = S;
             ks = seq;
         }
-        const float* d = dy + (r0 + i) * O;
+        const float* d = dy + i * O;
         for (std::int64_t ob = 0; ob < full; ob += L) {
             Vec dv[P];
             for (int q = 0; q < P; ++q) dv[q] = q < count ? *reinterpret_cast<const Vec*>(d + q * O + ob) : Vec{};

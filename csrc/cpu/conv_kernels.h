@@ -21,7 +21,8 @@ struct ConvTable {
     // null. Only the first O channels of each row are written.
     void (*forward)(const ConvGeometry& g, const float* x, const float* wp, std::int64_t op, const float* bias,
                     bool relu, float* y, std::int64_t r0, std::int64_t m);
-    // acc (K x O, row-major) += sum over rows r in [r0, r0 + m) of taps(r)^T dy[r, :].
+    // acc (K x O, row-major) += sum over rows r0 + i (i < m) of taps(r0 + i)^T dy[i, :]: dy points
+    // at the gradient of row r0 (O floats per row).
     void (*filter)(const ConvGeometry& g, const float* x, const float* dy, float* acc, std::int64_t r0,
                    std::int64_t m);
 };

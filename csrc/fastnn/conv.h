@@ -40,6 +40,10 @@ namespace cpu {
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, Activation act, float* y);
 void conv2d_backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx);
 void conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw);
+// The three gradients of y = act(conv(x, w) + b) in one pass over dy: y given (not null) means
+// act = relu, whose mask is taken from y; dx and db may be null (not wanted).
+void conv2d_backward(const ConvGeometry& g, const float* x, const float* w, const float* y, const float* dy, float* dx,
+                     float* dw, float* db);
 }  // namespace cpu
 
 namespace cuda {

@@ -292,13 +292,10 @@ def conv2d(x, w, b=None, strides=1, padding="valid", dilation=1, activation=None
     gx_, gw_, gb_ = _wants_grad(x), _wants_grad(w), _wants_grad(b)
 
     def backward(g):
-        g = _contiguous(g)
-        if fused == "relu":
-            g = ops.activation_backward(y, g, "relu", from_output=True)  # y > 0 exactly where the sum > 0
-        gx = ops.conv2d_backward_data(g, wd, xd.shape, strides=s, padding=pads, dilation=d) if gx_ else None
-        gw = ops.conv2d_backward_filter(xd, g, wd.shape[:2], strides=s, padding=pads, dilation=d) if gw_ else None
-        gb = ops.reduce_sum(g.reshape(-1, g.shape[3]), axis=0) if gb_ else None
-        return gx, gw, gb
+        # One fused kernel on the CPU; the relu mask comes from y (y > 0 exactly where the sum > 0).
+        gx, gw, gb = ops.conv2d_backward(xd, wd, _contiguous(g), y=y if fused == "relu" else None, input_grad=gx_,
+                                         bias_grad=gb_, strides=s, padding=pads, dilation=d)
+        return gx, gw if gw_ else None, gb
 
     return Tensor._from_op(y, op, (_tensor_or_none(x), _tensor_or_none(w), _tensor_or_none(b)), backward)
 

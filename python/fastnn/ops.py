@@ -542,6 +542,28 @@ def conv2d_backward_filter(x, dy, kernel_size, *, strides=(1, 1), padding=(0, 0,
                    lambda o, stream: _C.conv2d_backward_filter(x, dy, o, strides, padding, dilation, stream))
 
 
+def conv2d_backward(x, w, dy, *, y=None, input_grad=True, bias_grad=True, strides=(1, 1), padding=(0, 0, 0, 0),
+                    dilation=(1, 1)):
+    """(dx, dw, db) of ``act(conv(x, w) + b)`` from the output gradient dy; ``y`` (the forward's
+    output) given means act = relu, whose gradient mask is taken from it. dx is None unless
+    ``input_grad``, db None unless ``bias_grad``. On the CPU one fused kernel makes a single pass
+    over dy; on CUDA the relu mask, the bias sum and the two backward kernels run in turn."""
+    strides, padding, dilation = tuple(strides), tuple(padding), tuple(dilation)
+    if type(x) is _ndarray or not is_cuda_array(x):
+        xs, dys = _shape4(x), _shape4(dy)
+        dx = _empty(xs, _float32) if input_grad else None
+        dw = _empty(_shape4(w), _float32)
+        db = _empty((dys[3],), _float32) if bias_grad else None
+        _C.conv2d_backward(x, w, y, dy, dx, dw, db, strides, padding, dilation)
+        return dx, dw, db
+    if y is not None:
+        dy = activation_backward(y, dy, "relu", from_output=True)
+    dx = conv2d_backward_data(dy, w, x.shape, strides=strides, padding=padding, dilation=dilation) if input_grad else None
+    dw = conv2d_backward_filter(x, dy, w.shape[:2], strides=strides, padding=padding, dilation=dilation)
+    db = reduce_sum(dy.reshape(-1, dy.shape[3]), axis=0) if bias_grad else None
+    return dx, dw, db
+
+
 # ---- losses (csrc/fastnn/loss.h) -------------------------------------------------------------
 # Keras loss function names (and aliases) -> kernel code.
 LOSSES = {
