@@ -25,6 +25,7 @@
 #include "fastnn/dispatch.h"
 #include "fastnn/gemm.h"
 #include "fastnn/thread_pool.h"
+#include "gemm_kernels.h"
 #include "workspace.h"
 
 namespace fastnn::cpu {
@@ -217,6 +218,106 @@ void filter_direct(const ConvGeometry& g, const float* x, const float* dy, float
     for (std::int64_t task = 1; task < tasks; ++task) add_floats(parts + task * part, K * O, dw);
 }
 
+// ---- implicit-GEMM forward -----------------------------------------------------------------
+// For MR output pixels of one output row whose windows lie inside the image, the im2col rows
+// are x itself, read with a row stride of sw*C: along a kernel row (no dilation along W) a
+// window's taps are one contiguous run of KW*C floats. The GEMM's micro-kernel then reads A in
+// place, one call per kernel row (kc = KW*C; per tap, kc = C, when dilated along W), and
+// accumulates into the output tile (beta = 1 after the first run; bias and relu on the last).
+// w is packed once per call into the micro-kernel's NR-wide panels. Blocks touching the padding
+// or an image edge gather their taps into a small packed panel instead. This skips im2col's
+// write and re-read of K floats per pixel; it is used while the packed w stays in L2.
+
+constexpr std::int64_t kImplicitMaxPacked = 1 << 17;  // floats of packed w (512 KiB)
+
+MicroKernel conv_kernel(std::int64_t o) {
+    switch (active_isa()) {
+#ifdef FASTNN_X86
+        case Isa::avx512: return o <= 16 ? microkernel_avx512_narrow() : microkernel_avx512();
+        case Isa::avx2: return microkernel_avx2();
+#endif
+        default: return microkernel_portable();
+    }
+}
+
+bool implicit(const ConvGeometry& g, const MicroKernel& uk) {
+    return !g.pointwise() && g.taps() > kDirectMaxK && g.taps() * ceil_div(g.o, uk.nr) * uk.nr <= kImplicitMaxPacked;
+}
+
+struct Run {
+    std::int64_t offset;  // from the window's origin in x
+    std::int64_t k0, kc;  // taps [k0, k0 + kc)
+};
+
+void forward_implicit(const ConvGeometry& g, const MicroKernel& uk, const float* x, const float* w, const float* bias,
+                      Activation act, float* y) {
+    const std::int64_t K = g.taps(), O = g.o, C = g.c, MR = uk.mr, NR = uk.nr;
+    const std::int64_t panels = ceil_div(O, NR), panel = K * NR;  // K * NR: whole 64-byte lines (NR % 16 == 0)
+    const std::int64_t M = g.rows(), blocks = ceil_div(M, MR);
+    const int threads = std::max(1, std::min<int>(num_threads(), int(std::min<std::int64_t>(blocks, 1 << 20))));
+    const std::int64_t tasks = std::min<std::int64_t>(blocks, std::int64_t(kTasksPerThread) * threads);
+    const std::int64_t scratch = ceil_div(MR * K, 16) * 16;  // one block's im2col rows
+    float* bp = tl_cols.floats(std::size_t(panels * panel + tasks * scratch));
+    float* scratch0 = bp + panels * panel;
+    for (std::int64_t j = 0; j < panels; ++j)
+        for (std::int64_t p = 0; p < K; ++p) {
+            const std::int64_t j0 = j * NR, width = std::min(NR, O - j0);
+            float* dst = bp + j * panel + p * NR;
+            std::memcpy(dst, w + p * O + j0, sizeof(float) * std::size_t(width));
+            zero_floats(NR - width, dst + width);
+        }
+    Run runs[64];
+    std::int64_t nruns = 0;
+    if (g.dw == 1 && g.kh <= 64) {
+        for (std::int64_t kh = 0; kh < g.kh; ++kh) runs[nruns++] = {kh * g.dh * g.w * C, kh * g.kw * C, g.kw * C};
+    } else if (g.kh * g.kw <= 64) {
+        for (std::int64_t kh = 0; kh < g.kh; ++kh)
+            for (std::int64_t kw = 0; kw < g.kw; ++kw)
+                runs[nruns++] = {(kh * g.dh * g.w + kw * g.dw) * C, (kh * g.kw + kw) * C, C};
+    }
+    const bool relu = act == Activation::relu;
+    parallel_for(tasks, threads, [&](std::int64_t t) {
+        float* col = scratch0 + t * scratch;
+        for (std::int64_t blk = blocks * t / tasks; blk < blocks * (t + 1) / tasks; ++blk) {
+            const std::int64_t r = blk * MR;
+            const int m = int(std::min(MR, M - r));
+            const Pixel p = pixel_of(g, r);
+            const std::int64_t ih0 = p.oh * g.sh - g.pt, iw0 = p.ow * g.sw - g.pl;
+            float* yr = y + r * O;
+            const bool inside = nruns > 0 && m == MR && p.ow + MR <= g.ow && ih0 >= 0 &&
+                                ih0 + (g.kh - 1) * g.dh < g.h && iw0 >= 0 &&
+                                iw0 + (MR - 1) * g.sw + (g.kw - 1) * g.dw < g.w;
+            if (inside) {  // A read straight from x, one run at a time
+                const float* origin = x + ((p.n * g.h + ih0) * g.w + iw0) * C;
+                for (std::int64_t j = 0; j < panels; ++j) {
+                    const std::int64_t j0 = j * NR;
+                    Epilogue ep;
+                    for (std::int64_t u = 0; u < nruns; ++u) {
+                        const bool last = u == nruns - 1;
+                        ep.beta = u == 0 ? 0.0f : 1.0f;
+                        ep.bias = last && bias ? bias + j0 : nullptr;
+                        ep.relu = last && relu;
+                        uk.fn_rows(runs[u].kc, origin + runs[u].offset, g.sw * C, 1, bp + j * panel + runs[u].k0 * NR,
+                                   yr + j0, O, m, int(std::min(NR, O - j0)), ep);
+                    }
+                }
+                continue;
+            }
+            // Elsewhere (an image edge, the padding, a block spanning two output rows): this
+            // block's im2col rows, built in L1 (rows >= m zero: the kernel reads MR rows).
+            im2col(g, x, r, m, col);
+            zero_floats((MR - m) * K, col + m * K);
+            for (std::int64_t j = 0; j < panels; ++j) {
+                const std::int64_t j0 = j * NR;
+                Epilogue ep;
+                ep.bias = bias ? bias + j0 : nullptr;
+                ep.relu = relu;
+                uk.fn_rows(K, col, K, 1, bp + j * panel, yr + j0, O, m, int(std::min(NR, O - j0)), ep);
+            }
+        }
+    });
+}
+
 }  // namespace
 
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, Activation act, float* y) {
@@ -237,6 +338,10 @@ void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const
     }
     if (direct(g)) {
         forward_direct(g, x, w, bias, act, y);
+        return;
+    }
+    if (const MicroKernel uk = conv_kernel(O); implicit(g, uk)) {
+        forward_implicit(g, uk, x, w, bias, act, y);
         return;
     }
     const std::int64_t rows = chunk_rows(g), chunks = ceil_div(M, rows);
