@@ -71,6 +71,8 @@ CASES += [
     dict(shape=(4, 13, 13, 32), kernel=(3, 3, 32, 64), strides=(1, 1), dilation=(1, 1), padding="valid"),
     dict(shape=(1, 40, 64, 8), kernel=(3, 3, 8, 16), strides=(1, 1), dilation=(1, 1), padding="same"),
     dict(shape=(9, 6, 6, 3), kernel=(2, 2, 3, 4), strides=(2, 2), dilation=(1, 1), padding="valid"),
+    # the implicit-GEMM forward with one run per tap (dilated along W) and a partial last panel
+    dict(shape=(2, 12, 30, 6), kernel=(3, 3, 6, 40), strides=(1, 2), dilation=(2, 2), padding="same"),
 ]
 
 
@@ -143,7 +145,7 @@ def test_forward_and_backward_match_reference(rng, c):
     check_backward(xt.grad, wt.grad, bt.grad, c, x, w, dz)
 
 
-@pytest.mark.parametrize("c", CASES[:12] + CASES[-6:], ids=case_id)
+@pytest.mark.parametrize("c", CASES[:12] + CASES[-7:], ids=case_id)
 @pytest.mark.parametrize("threads", [1, 2])
 def test_ops_match_reference_for_each_thread_count(rng, c, threads):
     fastnn.set_num_threads(threads)
@@ -160,7 +162,7 @@ def test_ops_match_reference_for_each_thread_count(rng, c, threads):
     assert np.array_equal(ops.conv2d_backward_filter(x, dy, c["kernel"][:2], strides=s, padding=pads, dilation=d), dw)
 
 
-@pytest.mark.parametrize("c", CASES[:12] + CASES[-6:], ids=case_id)
+@pytest.mark.parametrize("c", CASES[:12] + CASES[-7:], ids=case_id)
 @pytest.mark.parametrize("threads", [1, 2])
 def test_fused_backward_matches_reference(rng, c, threads):
     """ops.conv2d_backward: relu mask, dx, dw and db in one pass over dy, with and without each part."""
@@ -193,7 +195,7 @@ def test_fused_backward_errors(rng):
 
 
 @pytest.mark.parametrize("isa", AVAILABLE_ISAS)
-@pytest.mark.parametrize("c", [CASES[0], CASES[1], CASES[-3]], ids=case_id)
+@pytest.mark.parametrize("c", [CASES[0], CASES[1], CASES[-5], CASES[-4], CASES[-3], CASES[-1]], ids=case_id)
 def test_every_isa(rng, isa, c):
     _C.set_cpu_isa(isa)
     x, w, b = arrays(rng, c)
@@ -207,7 +209,7 @@ def test_every_isa(rng, isa, c):
 
 
 def test_outputs_written_into_given_arrays(rng):
-    c = CASES[-4]
+    c = CASES[-5]
     x, w, b = arrays(rng, c)
     out = np.full((4, 26, 26, 32), np.nan, np.float32)  # never read
     assert ops.conv2d(x, w, bias=b, out=out) is out
