@@ -525,13 +525,18 @@ void conv2d_backward(const ConvGeometry& g, const float* x, const float* w, cons
     const std::int64_t gc_size = ceil_div(rows * O, 16) * 16, col_size = ceil_div(rows * K, 16) * 16;
     const std::int64_t dw_size = ceil_div(K * O, 16) * 16, db_size = ceil_div(O, 16) * 16;
     const std::int64_t slot = gc_size + col_size + dw_size + db_size;
-    float* work = tl_cols.floats(std::size_t(tasks * slot));
+    const std::int64_t wt_size = dx ? ceil_div(K * O, 16) * 16 : 0;
+    float* work = tl_cols.floats(std::size_t(tasks * slot + wt_size));
     const ConvTable& table_ = table();
+    // w^T (O x K), made once: every chunk's GEMM then packs it by plain copies, not transposes.
+    float* wt = work + tasks * slot;
+    if (dx)
+        for (std::int64_t k = 0; k < K; ++k)
+            for (std::int64_t o = 0; o < O; ++o) wt[o * K + k] = w[k * O + o];
 
     GemmArgs data = plain_gemm(0, K, O);  // dcol (m x K) = g (m x O) @ w^T
-    data.trans_b = true;
-    data.b = w;
-    data.ldb = O;
+    data.b = wt;
+    data.ldb = K;
     data.lda = O;
     data.ldc = K;
     GemmArgs filt = plain_gemm(K, O, 0);  // dw (K x O) += col^T (K x m) @ g (m x O)
