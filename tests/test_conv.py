@@ -469,3 +469,22 @@ def test_tiny_cnn_trains():
     history = model.fit(x, y, epochs=12, batch_size=16, verbose=0)
     losses = history.history["loss"]
     assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_cnn_save_and_load(tmp_path):
+    rng = np.random.default_rng(5)
+    model = fastnn.Sequential([
+        layers.Conv2D(4, 3, activation="relu", input_shape=(8, 8, 1)),
+        layers.ZeroPadding2D(((0, 1), (1, 0))),
+        layers.Conv2D(6, 3, strides=2, padding="same", dilation_rate=1),
+        layers.Flatten(),
+        layers.Dense(3, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x = rng.standard_normal((16, 8, 8, 1)).astype(np.float32)
+    model.fit(x, np.arange(16) % 3, epochs=1, verbose=0)
+    path = tmp_path / "cnn.keras"
+    model.save(path)
+    again = fastnn.models.load_model(path)
+    assert [type(l).__name__ for l in again.layers] == ["Conv2D", "ZeroPadding2D", "Conv2D", "Flatten", "Dense"]
+    np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
