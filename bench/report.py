@@ -308,6 +308,14 @@ def render(data: dict) -> str:
     train = load_train_rows(data)
     if train and not _has_other_items(data):
         return "\n".join(train_document(data, train)) + "\n"
+    conv = load_conv_rows(data)
+    if conv:
+        text = "\n".join(conv_document(data, conv)) + "\n"
+        rest = dict(data, benchmarks=[b for b in data.get("benchmarks", [])
+                                      if (b.get("extra_info") or {}).get("kind") != "conv"])
+        if rest["benchmarks"]:
+            text += "\n" + _render_gemm_and_cpu_ops(rest)
+        return text
     text = _render_gemm_and_cpu_ops(data)
     if train:
         text += "\n" + "\n".join(train_sections(train)) + "\n"
@@ -579,6 +587,88 @@ def render_cpu(data: dict) -> str:
                       "(fixed for every system)", ""]
         lines += table(by_threads[threads], systems_present)
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- conv items
+
+CONV_SYSTEMS = ("fastnn", "torch_nchw", "torch_cl", "reference")
+
+
+def load_conv_rows(data: dict):
+    """{threads: OrderedDict[(case, pass)] -> {system: {repetition: median seconds}}} for
+    bench/test_bench_conv.py (extra_info kind "conv")."""
+    by_threads: dict[int, OrderedDict] = defaultdict(OrderedDict)
+    for bench in data.get("benchmarks", []):
+        info = bench.get("extra_info") or {}
+        median = (bench.get("stats") or {}).get("median")
+        if info.get("kind") != "conv" or not median:
+            continue
+        row = by_threads[int(info["threads"])].setdefault((info["case"], info["pass_"]), defaultdict(dict))
+        row[info["system"]][int(info.get("repetition", 0))] = median
+        row["_meta"] = info
+    return by_threads
+
+
+def _torch_best(row) -> dict:
+    """Per repetition, the faster of torch's two memory formats."""
+    reps = set(row.get("torch_nchw", {})) | set(row.get("torch_cl", {}))
+    return {r: min(t for t in (row.get("torch_nchw", {}).get(r), row.get("torch_cl", {}).get(r)) if t is not None)
+            for r in reps}
+
+
+def conv_sections(by_threads) -> list[str]:
+    out = ["## Convolution layers of the MNIST CNN, batch 128", "",
+           "Time in ms per call (median over repetitions, min–max in brackets). `fwd`: relu(conv(x) + b); "
+           "`fwd+bwd`: the forward, then dw and db (and dx for conv2; conv1 is the first layer). torch is "
+           "timed on NCHW and channels_last tensors; torch/fastnn uses the faster of the two in each "
+           "repetition. Speed-ups are the other system's time over fastnn's, per repetition. Targets "
+           "(issue 5): ≥ 1.0× torch and ≥ 3× the NumPy reference."]
+    for threads in sorted(by_threads):
+        out += ["", f"### {threads} thread{'s' if threads != 1 else ''} (fixed for every system)", "",
+                "| layer | pass | GEMM m×k×n | fastnn ms | torch NCHW ms | torch channels_last ms | reference ms | "
+                "torch/fastnn | reference/fastnn | targets |",
+                "|---|---|---|---:|---:|---:|---:|---:|---:|---|"]
+        met = total = 0
+        for (case, p), row in by_threads[threads].items():
+            meta = row["_meta"]
+            best = dict(row)
+            best["torch"] = _torch_best(row)
+            vs_torch, r_torch = _speedup(best, "torch")
+            vs_ref, r_ref = _speedup(best, "reference")
+            ok = [r >= t for r, t in ((r_torch, 1.0), (r_ref, 3.0)) if r is not None]
+            total += 1 if ok else 0
+            met += 1 if ok and all(ok) else 0
+            marks = []
+            if r_torch is not None:
+                marks.append(f"torch {'✓' if r_torch >= 1.0 else '✗'}")
+            if r_ref is not None:
+                marks.append(f"3× ref {'✓' if r_ref >= 3.0 else '✗'}")
+            cells = [case.split(" ")[0] + " " + " ".join(case.split(" ")[1:]), p,
+                     f"{meta.get('gemm_m')}×{meta.get('gemm_k')}×{meta.get('gemm_n')}",
+                     _ms(row.get("fastnn", {}).values()), _ms(row.get("torch_nchw", {}).values()),
+                     _ms(row.get("torch_cl", {}).values()), _ms(row.get("reference", {}).values()),
+                     vs_torch, vs_ref, ", ".join(marks) or "—"]
+            out.append("| " + " | ".join(cells) + " |")
+        out += ["", f"Rows meeting both targets: {met} of {total}."]
+    return out
+
+
+def conv_document(data: dict, by_threads) -> list[str]:
+    mi = data.get("machine_info") or {}
+    fb = mi.get("fastnn_bench") or {}
+    version, isa, _ = fastnn_facts(data)
+    blas = blas_text(fb) if fb.get("blas") else "?"
+    lines = ["# 2-D convolution: fastnn vs PyTorch CPU and the NumPy reference", "",
+             "| | |", "|---|---|",
+             f"| machine | {fb.get('cpu_model') or (mi.get('cpu') or {}).get('brand_raw', '?')}, "
+             f"{fb.get('cpus_available', '?')} cores available |",
+             f"| date | {str(data.get('datetime', '?')).replace('T', ' ')[:19]} UTC |",
+             f"| commit | {commit_text(data)} |",
+             f"| fastnn | {version}, cpu isa: {isa} |",
+             f"| numpy | {fb.get('numpy', '?')} ({blas}) |",
+             f"| torch | {fb.get('torch') or 'not installed'} |",
+             f"| GLIBC_TUNABLES | {fb.get('glibc_tunables') or 'unset (torch as a user gets it)'} |", ""]
+    return lines + conv_sections(by_threads)
 
 
 # --------------------------------------------------------------------------- GPU items

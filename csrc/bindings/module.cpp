@@ -34,6 +34,7 @@ void bind_loss(py::module_& m);         // loss.cpp
 void bind_penalty(py::module_& m);      // penalty.cpp
 void bind_pool(py::module_& m);         // pool.cpp
 void bind_batchnorm(py::module_& m);    // batchnorm.cpp
+void bind_conv(py::module_& m);         // conv.cpp
 }
 
 namespace {
@@ -591,4 +592,5 @@ PYBIND11_MODULE(_C, m) {
     bind_pool(m);
     bind_batchnorm(m);
     bind_loss(m);
+    bind_conv(m);
 }

@@ -135,7 +135,8 @@ TaskGrid split_tasks(int tasks, std::int64_t m_panels, std::int64_t n_panels, in
 int choose_threads(const GemmArgs& g, std::int64_t tiles, double flops_per_thread) {
     const double flops = 2.0 * double(g.m) * double(g.n) * double(g.k);
     const std::int64_t by_work = std::max<std::int64_t>(1, std::int64_t(flops / flops_per_thread));
-    return int(std::max<std::int64_t>(1, std::min<std::int64_t>({num_threads(), by_work, tiles})));
+    const std::int64_t limit = g.max_threads > 0 ? std::min(g.max_threads, num_threads()) : num_threads();
+    return int(std::max<std::int64_t>(1, std::min<std::int64_t>({limit, by_work, tiles})));
 }
 
 // Packed panels of the calling thread's GEMMs (every task's B panels and A

@@ -30,6 +30,9 @@ struct GemmArgs {
     int64_t ldc = 0;
     const float* bias = nullptr;  // N elements or null
     Activation activation = Activation::none;
+    // CPU only: the most threads this call may use; 0 = num_threads(). Callers
+    // that already run one GEMM per thread (the conv kernels) pass 1.
+    int max_threads = 0;
 };
 
 namespace cpu {

@@ -15,6 +15,9 @@ import numbers
 import numpy as np
 
 from fastnn import ops
+from fastnn.conv_geometry import pair as _pair
+from fastnn.conv_geometry import explicit_padding as _explicit_padding
+from fastnn.conv_geometry import resolve_padding as _resolve_padding
 from fastnn.backend import array_module, is_cuda_array
 from fastnn.tensor import Tensor, is_grad_enabled
 
@@ -25,6 +28,7 @@ __all__ = [
     "hard_sigmoid", "tanh", "softplus", "softsign", "exponential", "softmax", "log_softmax",
     "dropout", "penalty", "max_pool2d", "avg_pool2d", "global_avg_pool2d", "global_max_pool2d",
     "batch_norm",
+    "conv2d", "zero_pad2d",
 ]
 
 
@@ -250,6 +254,70 @@ def linear(x, w, b=None, activation=None):
 
     return Tensor._from_op(y, "linear", (_tensor_or_none(x), _tensor_or_none(w), _tensor_or_none(b)),
                            backward)
+
+
+# --------------------------------------------------------------------------- convolution
+
+def conv2d(x, w, b=None, strides=1, padding="valid", dilation=1, activation=None):
+    """2-D convolution, NHWC (Keras' channels_last): x (N, H, W, Cin), w (KH, KW, Cin, Cout) as
+    Keras stores a Conv2D kernel, b (Cout,) or None; returns (N, OH, OW, Cout).
+
+    ``strides`` and ``dilation``: an int or a pair. ``padding``: 'valid', 'same' (Keras' rule:
+    out = ceil(in / stride), the odd pixel after), an int, a pair (ph, pw) or
+    ((top, bottom), (left, right)). The bias and a relu are fused into the kernel's epilogue;
+    other activations follow as their own op (as in :func:`linear`)."""
+    op = "conv2d"
+    if activation in (None, "linear"):
+        fused = None
+    elif activation == "relu":
+        fused = "relu"
+    else:
+        return globals()["activation"](conv2d(x, w, b, strides, padding, dilation), activation)
+    xd, wd = _data(x), _data(w)
+    if isinstance(xd, float) or xd.ndim != 4:
+        raise ValueError(f"{op}: x must be 4-D (batch, height, width, channels), got shape {_shape(xd)}")
+    if isinstance(wd, float) or wd.ndim != 4:
+        raise ValueError(f"{op}: w must be 4-D (kernel_h, kernel_w, in_channels, out_channels), "
+                         f"got shape {_shape(wd)}")
+    if xd.shape[3] != wd.shape[2]:
+        raise ValueError(f"{op}: x has {xd.shape[3]} channels (last axis of {tuple(xd.shape)}) but w expects "
+                         f"{wd.shape[2]} (w {tuple(wd.shape)})")
+    s = _pair(op, "strides", strides)
+    d = _pair(op, "dilation", dilation)
+    (pt, pb), (pl, pr) = _resolve_padding(op, padding, xd.shape[1:3], wd.shape[:2], s, d)
+    pads = (pt, pb, pl, pr)
+    bd = None if b is None else _contiguous(_data(b))
+    if bd is not None and tuple(bd.shape) != (wd.shape[3],):
+        raise ValueError(f"{op}: b must have shape ({wd.shape[3]},), got {tuple(bd.shape)}")
+    xd, wd = _contiguous(xd), _contiguous(wd)
+    y = ops.conv2d(xd, wd, bias=bd, strides=s, padding=pads, dilation=d, activation=fused)
+    gx_, gw_, gb_ = _wants_grad(x), _wants_grad(w), _wants_grad(b)
+
+    def backward(g):
+        # One fused kernel on the CPU; the relu mask comes from y (y > 0 exactly where the sum > 0).
+        gx, gw, gb = ops.conv2d_backward(xd, wd, _contiguous(g), y=y if fused == "relu" else None, input_grad=gx_,
+                                         bias_grad=gb_, strides=s, padding=pads, dilation=d)
+        return gx, gw if gw_ else None, gb
+
+    return Tensor._from_op(y, op, (_tensor_or_none(x), _tensor_or_none(w), _tensor_or_none(b)), backward)
+
+
+def zero_pad2d(x, padding=1):
+    """Zero padding of the spatial axes of an NHWC tensor (Keras' ZeroPadding2D): ``padding`` an
+    int, a pair (ph, pw) or ((top, bottom), (left, right)). A data move: the backward rule slices
+    the gradient back out."""
+    xd = _data(x)
+    if isinstance(xd, float) or xd.ndim != 4:
+        raise ValueError(f"zero_pad2d: x must be 4-D (batch, height, width, channels), got shape {_shape(xd)}")
+    (pt, pb), (pl, pr) = _explicit_padding("zero_pad2d", padding)
+    n, h, w, c = xd.shape
+    out = array_module(xd).zeros((n, h + pt + pb, w + pl + pr, c), dtype=xd.dtype)
+    out[:, pt:pt + h, pl:pl + w, :] = xd
+
+    def backward(g):
+        return (_contiguous(g[:, pt:pt + h, pl:pl + w, :]),)
+
+    return Tensor._from_op(out, "zero_pad2d", (_tensor_or_none(x),), backward)
 
 
 # --------------------------------------------------------------------------- reductions and shapes

@@ -492,6 +492,78 @@ def penalty_backward(w, grad, l1, l2, out=None):
                    lambda o, stream: _C.penalty_backward(w, grad, o, l1, l2, stream))
 
 
+# ---- 2-D convolution (csrc/fastnn/conv.h) ---------------------------------------------------
+# Geometry arrives resolved: strides (sh, sw), dilation (dh, dw), padding (top, bottom, left,
+# right) as ints (fastnn.conv_geometry turns 'same' / 'valid' into sizes). The kernels check it.
+
+def _conv_out_hw(x_hw, k_hw, strides, padding, dilation):
+    """(OH, OW), or (0, 0) when the arguments are malformed (the kernel then says what is wrong)."""
+    try:
+        oh = (x_hw[0] + padding[0] + padding[1] - (k_hw[0] - 1) * dilation[0] - 1) // strides[0] + 1
+        ow = (x_hw[1] + padding[2] + padding[3] - (k_hw[1] - 1) * dilation[1] - 1) // strides[1] + 1
+    except (TypeError, ZeroDivisionError, IndexError):
+        return 0, 0
+    return max(int(oh), 0), max(int(ow), 0)
+
+
+def _shape4(a):
+    shape = getattr(a, "shape", ())
+    return tuple(shape) if len(shape) == 4 else (0, 0, 0, 0)
+
+
+def conv2d(x, w, *, bias=None, strides=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), activation=None, out=None):
+    """``act(conv(x, w) + bias)``: x (N, H, W, C) NHWC, w (KH, KW, C, O) as Keras stores a Conv2D
+    kernel, float32 C-contiguous, on one device; returns (N, OH, OW, O). ``activation`` None or
+    ``"relu"`` (fused in the epilogue)."""
+    code = _GEMM_EPILOGUES.get(activation) if isinstance(activation, (str, type(None))) else None
+    if code is None:
+        raise ValueError(f"conv2d: unknown activation {activation!r}; expected None, 'linear' or 'relu'")
+    strides, padding, dilation = tuple(strides), tuple(padding), tuple(dilation)
+    xs, ws = _shape4(x), _shape4(w)
+    oh, ow = _conv_out_hw(xs[1:3], ws[:2], strides, padding, dilation)
+    return _launch("conv2d", x, out, (xs[0], oh, ow, ws[3]),
+                   lambda o, stream: _C.conv2d_forward(x, w, o, bias, strides, padding, dilation, code, stream))
+
+
+def conv2d_backward_data(dy, w, input_shape, *, strides=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), out=None):
+    """The input gradient of :func:`conv2d`, shaped ``input_shape`` (N, H, W, C), from the output
+    gradient dy (N, OH, OW, O) and the kernel w."""
+    strides, padding, dilation = tuple(strides), tuple(padding), tuple(dilation)
+    return _launch("conv2d_backward_data", dy, out, tuple(input_shape),
+                   lambda o, stream: _C.conv2d_backward_data(dy, w, o, strides, padding, dilation, stream))
+
+
+def conv2d_backward_filter(x, dy, kernel_size, *, strides=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), out=None):
+    """The kernel gradient of :func:`conv2d`, shaped (KH, KW, C, O) for ``kernel_size`` (KH, KW),
+    from the input x and the output gradient dy."""
+    strides, padding, dilation = tuple(strides), tuple(padding), tuple(dilation)
+    shape = (int(kernel_size[0]), int(kernel_size[1]), _shape4(x)[3], _shape4(dy)[3])
+    return _launch("conv2d_backward_filter", x, out, shape,
+                   lambda o, stream: _C.conv2d_backward_filter(x, dy, o, strides, padding, dilation, stream))
+
+
+def conv2d_backward(x, w, dy, *, y=None, input_grad=True, bias_grad=True, strides=(1, 1), padding=(0, 0, 0, 0),
+                    dilation=(1, 1)):
+    """(dx, dw, db) of ``act(conv(x, w) + b)`` from the output gradient dy; ``y`` (the forward's
+    output) given means act = relu, whose gradient mask is taken from it. dx is None unless
+    ``input_grad``, db None unless ``bias_grad``. On the CPU one fused kernel makes a single pass
+    over dy; on CUDA the relu mask, the bias sum and the two backward kernels run in turn."""
+    strides, padding, dilation = tuple(strides), tuple(padding), tuple(dilation)
+    if type(x) is _ndarray or not is_cuda_array(x):
+        xs, dys = _shape4(x), _shape4(dy)
+        dx = _empty(xs, _float32) if input_grad else None
+        dw = _empty(_shape4(w), _float32)
+        db = _empty((dys[3],), _float32) if bias_grad else None
+        _C.conv2d_backward(x, w, y, dy, dx, dw, db, strides, padding, dilation)
+        return dx, dw, db
+    if y is not None:
+        dy = activation_backward(y, dy, "relu", from_output=True)
+    dx = conv2d_backward_data(dy, w, x.shape, strides=strides, padding=padding, dilation=dilation) if input_grad else None
+    dw = conv2d_backward_filter(x, dy, w.shape[:2], strides=strides, padding=padding, dilation=dilation)
+    db = reduce_sum(dy.reshape(-1, dy.shape[3]), axis=0) if bias_grad else None
+    return dx, dw, db
+
+
 # ---- losses (csrc/fastnn/loss.h) -------------------------------------------------------------
 # Keras loss function names (and aliases) -> kernel code.
 LOSSES = {

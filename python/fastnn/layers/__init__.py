@@ -5,6 +5,7 @@ subclass ``Layer`` (``build`` / ``call`` / ``compute_output_shape`` / ``get_conf
 """
 
 from fastnn.layers.base import Layer
+from fastnn.layers.conv import Conv2D, ZeroPadding2D
 from fastnn.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from fastnn.layers.merge import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average,
                                  concatenate, maximum, minimum, multiply, subtract)
@@ -19,6 +20,7 @@ _CLASSES = {c.__name__: c for c in (
     Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate,
     MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D,
     BatchNormalization,
+    Conv2D, ZeroPadding2D,
 )}
 
 
@@ -56,4 +58,5 @@ __all__ = [
     "AveragePooling2D", "AvgPool2D", "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPool2D",
     "GlobalMaxPooling2D", "MaxPool2D", "MaxPooling2D",
     "BatchNormalization",
+    "Conv2D", "ZeroPadding2D",
 ]

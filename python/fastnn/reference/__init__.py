@@ -6,6 +6,7 @@ benchmarks as the baseline (fed float32), and users to learn or to check.
 
 from fastnn.reference.batchnorm import batch_norm, batch_norm_backward
 from fastnn.reference.activations import activation, activation_backward, activation_backward_from_output
+from fastnn.reference.conv import conv2d, conv2d_backward, im2col
 from fastnn.reference.dropout import dropout, dropout_backward, dropout_mask, philox4x32_10
 from fastnn.reference.elementwise import binary, binary_backward, reduce_sum, sum_to_shape
 from fastnn.reference.gemm import gemm, matmul
@@ -20,4 +21,5 @@ __all__ = ["activation", "activation_backward", "activation_backward_from_output
            "dropout_backward", "dropout_mask", "gemm", "loss", "loss_backward", "matmul", "optimizer_step",
            "penalty", "penalty_backward", "philox4x32_10", "reduce_sum", "softmax", "softmax_backward", "sum_to_shape",
            "avg_pool2d", "avg_pool2d_backward", "batch_norm", "batch_norm_backward", "global_avg_pool2d",
-           "global_max_pool2d", "max_pool2d", "max_pool2d_backward", "pool_geometry"]
+           "global_max_pool2d", "max_pool2d", "max_pool2d_backward", "pool_geometry",
+           "conv2d", "conv2d_backward", "im2col"]

@@ -1,0 +1,18 @@
+// The direct convolution loops compiled for portable (see conv_impl.h).
+#include <cstdint>
+
+#include "conv_kernels.h"
+
+namespace fastnn::cpu {
+namespace portable {
+namespace {  // internal linkage: see gemm_kernels.h
+#include "conv_impl.h"
+}  // namespace
+}  // namespace portable
+
+const ConvTable& conv_table_portable() {
+    static const ConvTable table = portable::cv::make_table();
+    return table;
+}
+
+}  // namespace fastnn::cpu
