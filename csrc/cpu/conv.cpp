@@ -7,16 +7,24 @@
 //
 // with col = im2col(x): row r = (n, oh, ow) holds the K = KH*KW*C taps of that output pixel in
 // (kh, kw, c) order, the order of the kernel's own flattening. col is never materialised
-// whole: it is built in chunks of rows small enough to stay in L2 while the GEMM reads them
-// (the GEMM then reads them in place or packs them from cache). Threads work on independent
-// chunks, each running a single-threaded GEMM on its own chunk: no barrier between im2col and
-// GEMM, and the im2col runs in parallel too. A 1x1 kernel at stride 1 without padding is a
-// plain GEMM on x itself. Convolutions with few taps per output (K <= kDirectMaxK, a first
-// layer) skip the GEMM in the forward and backward-filter: conv_impl.h's loops, per ISA.
+// whole. Which path runs:
 //
-// Determinism: every split depends only on the problem and the thread count, and the
-// backward-filter's per-task partial sums are added in task order, so a fixed thread count
-// gives the same bits from run to run.
+//   1x1, stride 1, no padding   x itself is col: one GEMM each way
+//   K <= kDirectMaxK            (a first layer: 3x3 over 1 or 3 channels) forward and
+//                               backward-filter by conv_impl.h's direct loops, per ISA
+//   packed w fits L2            forward by implicit GEMM: the micro-kernel reads x in place
+//                               (forward_implicit)
+//   otherwise                   chunks of col rows small enough to stay in L2, built by
+//                               im2col and multiplied by a one-thread GEMM per task
+//
+// conv2d_backward (what autograd calls) makes dx, dw and db in one pass over dy, chunk by
+// chunk, with the relu mask taken from y as each chunk is read; the separate
+// backward-data / backward-filter kernels serve the ops of those names. Threads work on
+// independent chunks or images, so there is no barrier between im2col and GEMM.
+//
+// Determinism: every split depends only on the problem and the thread count, and per-task
+// partial sums (dw, db) are added in task order, so a fixed thread count gives the same bits
+// from run to run.
 #include <algorithm>
 #include <cstring>
 
