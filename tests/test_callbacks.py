@@ -362,3 +362,31 @@ def test_auto_mode_reads_the_compiled_metric_direction(tmp_path):
     pinned.set_model(model)
     pinned.on_train_begin()
     assert pinned._max is False
+
+
+def test_batch_logs_reach_every_kind_of_batch_callback():
+    """fit makes per-batch logs only for callbacks that read them: a subclass overriding the hook,
+    a LambdaCallback given a function, and the verbose=1 bar all count as readers."""
+    import fastnn
+    from fastnn import callbacks, layers, models
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((40, 3)).astype(np.float32), rng.integers(0, 2, 40)
+
+    class Sub(callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.seen.append(logs["loss"])
+
+    lam_seen = []
+    sub = Sub()
+    lam = callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: lam_seen.append(logs["loss"]))
+    fastnn.manual_seed(0)
+    model = models.Sequential([layers.Input((3,)), layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=10, epochs=1, callbacks=[sub, lam], verbose=0)
+    assert len(sub.seen) == len(lam_seen) == 4 and sub.seen == lam_seen
+    assert all(isinstance(v, float) for v in lam_seen)

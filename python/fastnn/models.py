@@ -169,9 +169,16 @@ def _reads_batch_logs(callbacks, hooks) -> bool:
         if declared is not None:
             if declared:
                 return True
-        elif any(getattr(type(cb), h, None) is not getattr(_callbacks.Callback, h, None) for h in hooks):
+        elif any(_overrides(cb, h) for h in hooks):
             return True
     return False
+
+
+def _overrides(cb, hook) -> bool:
+    """Whether ``cb`` does something on ``hook``: a subclass method, or a function set on the
+    instance (``LambdaCallback(on_train_batch_end=...)``)."""
+    fn = getattr(cb, hook, None)
+    return fn is not None and getattr(fn, "__func__", fn) is not getattr(_callbacks.Callback, hook, None)
 
 
 def _no_support(what, **given):
