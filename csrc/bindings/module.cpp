@@ -35,6 +35,7 @@ void bind_penalty(py::module_& m);      // penalty.cpp
 void bind_pool(py::module_& m);         // pool.cpp
 void bind_batchnorm(py::module_& m);    // batchnorm.cpp
 void bind_conv(py::module_& m);         // conv.cpp
+void bind_host_memory(py::module_& m);  // host_memory.cpp
 }
 
 namespace {
@@ -593,4 +594,5 @@ PYBIND11_MODULE(_C, m) {
     bind_batchnorm(m);
     bind_loss(m);
     bind_conv(m);
+    bind_host_memory(m);
 }

@@ -20,7 +20,32 @@ from fastnn.backend import CUDA_BUILT, array_module, cuda_stream, device_of, is_
 _GEMM_EPILOGUES = {None: 0, "linear": 0, "relu": 1}  # activations fused into gemm
 _ndarray = np.ndarray
 _float32 = np.float32
-_empty = np.empty
+_np_empty = np.empty
+_host_empty = _C.host_empty
+_CACHED_BYTES = 1 << 18  # from 256 KiB up, host outputs come from the block cache (no page faults)
+
+
+def _empty(shape, dtype=_float32):
+    """An uninitialised host array: large ones from fastnn's host block cache (their pages were
+    touched by an earlier step and are reused), small ones from NumPy."""
+    count = 1
+    for d in shape:
+        count *= d
+    if count * 4 >= _CACHED_BYTES:  # the ops make 4-byte elements (float32, int32)
+        return _host_empty(shape, np.dtype(dtype))
+    return _np_empty(shape, dtype)
+
+
+def host_cache_stats() -> dict:
+    """The host block cache: ``cached_bytes`` / ``cached_blocks`` (free, kept for reuse),
+    ``live_bytes`` (lent to arrays), ``hits``, ``misses``, ``limit_bytes``
+    (``FASTNN_HOST_CACHE_MB``, default 1024)."""
+    return dict(_C.host_cache_stats())
+
+
+def empty_host_cache() -> None:
+    """Frees the cached blocks no array uses (as ``torch.cuda.empty_cache`` does on the GPU)."""
+    _C.host_cache_release()
 
 
 def _launch(op, ref, out, out_shape, call):
@@ -812,7 +837,7 @@ def max_pool2d(x, pool_size, strides=None, padding="valid", return_indices=False
     def call(o, stream):
         nonlocal indices
         if return_indices:
-            indices = array_module(o).empty(o.shape, dtype=np.int32)
+            indices = _empty(o.shape, np.int32) if type(o) is _ndarray else array_module(o).empty(o.shape, dtype=np.int32)
         _C.max_pool2d_forward(x, o, indices, *geo, stream)
 
     y = _launch("max_pool2d", x, out, shape, call)
