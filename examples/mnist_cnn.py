@@ -1,9 +1,8 @@
 """Trains a simple convnet on MNIST: the classic Keras example, with fastnn in place of Keras.
 
-Only the imports differ from the Keras program. It needs fastnn.layers.Conv2D and
-MaxPooling2D (on their way: until they land, this script stops at layers.Conv2D; `fastnn train
---model cnn` says so in one line). The data comes from fastnn.datasets.mnist.load_data(), which
-looks in $FASTNN_DATA, then the cache, and downloads the official files as a last resort.
+Only the imports differ from the Keras program. The data comes from
+fastnn.datasets.mnist.load_data(), which looks in $FASTNN_DATA, then the cache, and downloads the
+official files as a last resort.
 
     FASTNN_DATA=/path/to/mnist python examples/mnist_cnn.py
 """

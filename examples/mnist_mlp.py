@@ -33,7 +33,9 @@ model = keras.Sequential(
         layers.Input(shape=input_shape),
         layers.Flatten(),
         layers.Dense(256, activation="relu"),
+        layers.Dropout(0.2),
         layers.Dense(128, activation="relu"),
+        layers.Dropout(0.2),
         layers.Dense(num_classes, activation="softmax"),
     ]
 )

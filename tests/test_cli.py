@@ -206,6 +206,19 @@ def test_mnist_mlp_example_runs(small_mnist_dir, monkeypatch, capsys):
     assert "Test accuracy:" in out
 
 
+def test_mnist_cnn_example_runs(small_mnist_dir, monkeypatch, capsys):
+    """examples/mnist_cnn.py as written (Conv32-Pool-Conv64-Pool-Dense128-Dense10, 10 epochs), on the
+    cut-down MNIST folder."""
+    script = EXAMPLES / "mnist_cnn.py"
+    if not script.is_file():
+        pytest.skip("examples/ is not in this checkout")
+    monkeypatch.setenv("FASTNN_DATA", str(small_mnist_dir))
+    runpy.run_path(str(script), run_name="__main__")
+    out, err = capsys.readouterr()
+    assert "x_train shape: (600, 28, 28, 1)" in out and "Total params: 225,034" in out
+    assert "Epoch 10/10" in out + err and "Test accuracy:" in out
+
+
 def test_examples_are_the_keras_programs_with_fastnn_imports():
     for name in ("mnist_mlp.py", "mnist_cnn.py"):
         path = EXAMPLES / name
