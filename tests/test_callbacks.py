@@ -390,3 +390,28 @@ def test_batch_logs_reach_every_kind_of_batch_callback():
     model.fit(x, y, batch_size=10, epochs=1, callbacks=[sub, lam], verbose=0)
     assert len(sub.seen) == len(lam_seen) == 4 and sub.seen == lam_seen
     assert all(isinstance(v, float) for v in lam_seen)
+
+
+def test_the_progress_bar_makes_batch_logs_only_when_it_redraws(monkeypatch, capsys):
+    """With the bar as the only per-batch reader, fit hands it a function instead of the logs and
+    the bar calls it only when it redraws (at most every 0.1 s, and for the last step): on the GPU
+    each call is a wait for the device. The final line still shows the epoch's logs."""
+    from fastnn import step_log
+
+    calls = []
+    original = step_log.StepLog.logs
+
+    def counting(self):
+        calls.append(1)
+        return original(self)
+
+    monkeypatch.setattr(step_log.StepLog, "logs", counting)
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((400, 3)).astype(np.float32), rng.integers(0, 2, 400)
+    model = Sequential([layers.Input((3,)), layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=4, epochs=1, verbose=1)  # 100 steps
+    assert len(calls) < 50, f"logs made {len(calls)} times for 100 steps"
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert f"loss: {history.history['loss'][0]:.4f}" in text

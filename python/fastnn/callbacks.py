@@ -628,11 +628,19 @@ class ProgbarLogger(Callback):
                              dynamic_ncols=True, mininterval=0.1,
                              bar_format="{n_fmt}/{total_fmt} {bar:20} {elapsed}<{remaining}{logs}")
 
+    #: fit may hand this callback a function returning the batch logs instead of the logs (when it
+    #: is the only reader): the bar calls it only when it is about to redraw, so on the GPU a step
+    #: does not wait for the device just to format a line nobody sees yet.
+    lazy_batch_logs = True
+
     def _step(self, logs):
         self._steps_done += 1
         if self._bar is not None:
-            self._bar.logs_text = _fmt_logs(logs or {})
-            self._bar.update(1)
+            bar = self._bar
+            due = time.perf_counter() - bar.last_print_t >= bar.mininterval or bar.n + 1 >= (bar.total or 0)
+            if due or not callable(logs):
+                bar.logs_text = _fmt_logs((logs() if callable(logs) else logs) or {})
+            bar.update(1)
 
     def _finish(self, logs):
         logs = logs or {}

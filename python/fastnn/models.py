@@ -159,19 +159,26 @@ def _with_progbar(callbacks, verbose):
     return cb_list
 
 
-def _reads_batch_logs(callbacks, hooks) -> bool:
-    """Whether any callback uses per-batch logs (it overrides one of ``hooks``, or says so with a
-    ``reads_batch_logs`` attribute, as the progress bar does). ``fit`` makes them only then: on
-    the GPU reading them is a synchronisation, and on the CPU it saves the metrics' ``result()``
-    calls of every step."""
+def _batch_logs_mode(callbacks, hooks) -> str:
+    """How ``fit`` hands out per-batch logs: ``"none"`` when no callback reads them (it overrides
+    none of ``hooks`` and does not say ``reads_batch_logs``), ``"lazy"`` when every reader takes a
+    function that makes them (``lazy_batch_logs``: the progress bar, which calls it only when it
+    redraws), else ``"eager"``. On the GPU making them is a synchronisation; on the CPU it saves
+    the metrics' ``result()`` calls of every step."""
+    readers = []
     for cb in getattr(callbacks, "callbacks", callbacks) or []:
         declared = getattr(cb, "reads_batch_logs", None)
-        if declared is not None:
-            if declared:
-                return True
-        elif any(_overrides(cb, h) for h in hooks):
-            return True
-    return False
+        if declared if declared is not None else any(_overrides(cb, h) for h in hooks):
+            readers.append(cb)
+    if not readers:
+        return "none"
+    return "lazy" if all(getattr(cb, "lazy_batch_logs", False) for cb in readers) else "eager"
+
+
+def _batch_logs(log, mode):
+    if mode == "eager":
+        return log.logs()
+    return log.logs if mode == "lazy" else {}
 
 
 def _overrides(cb, hook) -> bool:
@@ -346,7 +353,7 @@ class Model(Layer):
         iterator each evaluate, fit's validation included); the metrics start from zero."""
         cbs = callbacks if callbacks is not None else _callbacks.CallbackList()
         feeder = self._feeder(x)
-        eager = _reads_batch_logs(cbs, ("on_test_batch_end",))
+        batch_logs = _batch_logs_mode(cbs, ("on_test_batch_end",))
         self.reset_metrics()
         log = StepLog(self._compile_metrics)
         cbs.on_test_begin()
@@ -354,7 +361,7 @@ class Model(Layer):
             cbs.on_test_batch_begin(batch.step)
             loss, y_pred = self._test_step(batch)
             log.add(loss, len(batch), batch.y_host, y_pred, batch.w_host)
-            cbs.on_test_batch_end(batch.step, log.logs() if eager else {})
+            cbs.on_test_batch_end(batch.step, _batch_logs(log, batch_logs))
         logs = log.logs()
         cbs.on_test_end(logs)
         return logs
@@ -420,7 +427,7 @@ class Model(Layer):
         cbs.on_train_begin()
         logs = {}
         feeder = self._feeder(x)
-        eager = _reads_batch_logs(cb_list, ("on_train_batch_end", "on_batch_end"))
+        batch_logs = _batch_logs_mode(cb_list, ("on_train_batch_end", "on_batch_end"))
         for epoch in range(int(initial_epoch), int(epochs)):
             self.reset_metrics()
             cbs.on_epoch_begin(epoch)
@@ -429,7 +436,7 @@ class Model(Layer):
                 cbs.on_train_batch_begin(batch.step)
                 loss, y_pred = self._train_step(batch)
                 log.add(loss, len(batch), batch.y_host, y_pred, batch.w_host)
-                cbs.on_train_batch_end(batch.step, log.logs() if eager else {})
+                cbs.on_train_batch_end(batch.step, _batch_logs(log, batch_logs))
                 if self.stop_training:
                     break
             logs = log.logs()
