@@ -410,8 +410,11 @@ def test_the_progress_bar_makes_batch_logs_only_when_it_redraws(monkeypatch, cap
     x, y = rng.standard_normal((400, 3)).astype(np.float32), rng.integers(0, 2, 400)
     model = Sequential([layers.Input((3,)), layers.Dense(2, activation="softmax")])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(x, y, batch_size=4, epochs=1, verbose=1)  # 100 steps
-    assert len(calls) < 50, f"logs made {len(calls)} times for 100 steps"
+    slow = callbacks.LambdaCallback(on_train_batch_begin=lambda b, logs: time.sleep(0.004))
+    history = model.fit(x, y, batch_size=4, epochs=1, verbose=1, callbacks=[slow])  # 100 steps, ~0.4 s
+    assert 2 <= len(calls) < 50, f"logs made {len(calls)} times for 100 steps"
     out = capsys.readouterr()
-    text = out.out + out.err
-    assert f"loss: {history.history['loss'][0]:.4f}" in text
+    frames = re.split(r"[\r\n]", out.out + out.err)
+    mid = [f for f in frames if re.match(r"\s*([1-9]|[1-9][0-9])/100 ", f)]  # steps 1..99
+    assert any("loss:" in f for f in mid), "no loss shown before the last step"
+    assert f"loss: {history.history['loss'][0]:.4f}" in out.out + out.err

@@ -266,3 +266,30 @@ def test_model_to_cuda_without_a_gpu_says_so():
     model = models.Sequential([layers.Input((3,)), layers.Dense(2)])
     with pytest.raises(RuntimeError):
         model.to("cuda")
+
+
+def test_training_flag_fixed_at_a_call_is_replayed_and_saved(tmp_path):
+    """Keras' Monte-Carlo dropout: Dropout(0.5)(x, training=True) stays on in predict, also after
+    save / load."""
+    inp = layers.Input((64,))
+    out = layers.Dropout(0.5)(layers.Dense(64)(inp), training=True)
+    model = models.Model(inp, out)
+    x = np.ones((4, 64), np.float32)
+    a, b = model.predict(x, verbose=0), model.predict(x, verbose=0)
+    assert not np.array_equal(a, b) and (a == 0).mean() > 0.2
+    model.save(tmp_path / "mc.safetensors")
+    loaded = models.load_model(tmp_path / "mc.safetensors")
+    c = loaded.predict(x, verbose=0)
+    assert (c == 0).mean() > 0.2
+    plain = models.Model(inp, layers.Dropout(0.5)(layers.Dense(4)(inp)))
+    np.testing.assert_array_equal(plain.predict(x, verbose=0), plain.predict(x, verbose=0))
+
+
+def test_list_shapes_and_nested_list_inputs_mean_one_input():
+    dense = layers.Dense(4)
+    dense.build([None, 8])  # a shape given as a list, as Keras users write it
+    assert dense.kernel.shape == (8, 4) and dense.input_shape == (None, 8) and dense.output_shape == (None, 4)
+    out = layers.Dense(2)([[1.0, 2.0, 3.0]])  # nested Python lists: one input, not three
+    assert out.shape == (1, 2)
+    seq = models.Sequential([layers.Dense(2)])
+    assert seq([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]).shape == (2, 2)

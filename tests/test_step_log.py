@@ -10,20 +10,22 @@ from fastnn.step_log import StepLog, batches
 
 
 class FakeFeeder:
-    """DeviceFeeder's protocol on the host: records what was put, hands batches back FIFO."""
+    """DeviceFeeder's protocol on the host: tickets are the gathered arrays; records starts,
+    finishes and drops."""
 
     def __init__(self):
-        self.queue, self.puts = [], []
+        self.puts, self.finished, self.dropped = [], 0, 0
 
-    def clear(self):
-        self.queue.clear()
-
-    def put(self, arrays, index):
+    def start(self, arrays, index):
         self.puts.append(index)
-        self.queue.append([np.array(a[index]) for a in arrays])
+        return [np.array(a[index]) for a in arrays]
 
-    def get(self):
-        return self.queue.pop(0)
+    def finish(self, ticket):
+        self.finished += 1
+        return ticket
+
+    def drop(self, ticket):
+        self.dropped += 1
 
 
 class Pair:
@@ -56,7 +58,7 @@ def test_with_a_feeder_the_next_batch_is_put_before_this_one_is_used():
     seen = []
     for b in batches(it.epoch(), x, y, w, feeder):
         seen.append(b)
-        # when step k is handed out, batch k+1 (if any) was already put
+        # when step k is handed out, batch k+1 (if any) was already started
         assert len(feeder.puts) == min(b.step + 2, 5)
     for b, idx in zip(seen, feeder.puts):
         np.testing.assert_array_equal(b.x, x[idx])
@@ -71,12 +73,31 @@ def test_several_inputs_are_split_back_and_an_interrupted_epoch_leaks_nothing():
     x2 = x * 10
     feeder = FakeFeeder()
     it = EpochIterator(len(x), 4)
-    for b in batches(it.epoch(), Pair([x, x2]), y, None, feeder, Pair):
+    gen = batches(it.epoch(), Pair([x, x2]), y, None, feeder, Pair)
+    for b in gen:
         assert isinstance(b.x, Pair) and b.w is None
         np.testing.assert_array_equal(b.x.arrays[1], 10 * b.x.arrays[0])
-        break  # stop_training mid-epoch: batch 1 stays queued
+        break  # stop_training mid-epoch: batch 1 is in flight
+    gen.close()
+    assert feeder.dropped == 1  # dropped safely (the stream waits for its copy), not leaked
     first = next(iter(batches(it.epoch(), Pair([x, x2]), y, None, feeder, Pair)))
     np.testing.assert_array_equal(first.x.arrays[0], x[:4])  # not the stale batch 1
+
+
+def test_a_loop_nested_in_another_never_takes_its_batch():
+    """evaluate() run by a callback in the middle of fit: each loop keeps its own batch in flight."""
+    x, y, _ = _data(40)
+    feeder = FakeFeeder()
+    outer = []
+    for b in batches(EpochIterator(40, 8).epoch(), x, y, None, feeder):
+        outer.append(b)
+        if b.step == 1:
+            inner = list(batches(EpochIterator(10, 4).epoch(), x[:10], y[:10], None, feeder))
+            assert [len(i) for i in inner] == [4, 4, 2]
+    assert [b.step for b in outer] == [0, 1, 2, 3, 4]
+    for b, start in zip(outer, range(0, 40, 8)):
+        np.testing.assert_array_equal(b.x, x[start:start + 8])
+        np.testing.assert_array_equal(b.y, b.y_host)
 
 
 def test_step_log_means_over_samples_and_feeds_the_metrics():

@@ -637,7 +637,8 @@ class ProgbarLogger(Callback):
         self._steps_done += 1
         if self._bar is not None:
             bar = self._bar
-            due = time.perf_counter() - bar.last_print_t >= bar.mininterval or bar.n + 1 >= (bar.total or 0)
+            now = getattr(bar, "_time", time.time)()  # tqdm's own clock (last_print_t is on it)
+            due = now - bar.last_print_t >= bar.mininterval or bar.n + 1 >= (bar.total or 0)
             if due or not callable(logs):
                 bar.logs_text = _fmt_logs((logs() if callable(logs) else logs) or {})
             bar.update(1)

@@ -31,9 +31,14 @@ class _Slot:
 
 
 class DeviceFeeder:
-    """``put(arrays, index)`` starts moving ``[a[index] for a in arrays]`` to the GPU;
-    ``get()`` returns the oldest started batch as CuPy arrays, ready for the compute stream.
+    """``start(arrays, index)`` begins moving ``[a[index] for a in arrays]`` to the GPU and returns
+    a ticket; ``finish(ticket)`` makes the compute stream (CuPy's current stream) wait for that copy
+    and returns the batch as CuPy arrays. Each caller keeps its own tickets, so a loop nested in
+    another (``evaluate`` from a callback during ``fit``) never takes the outer loop's batch. A
+    ticket that will not be used must still be finished (or ``drop``-ped) before its arrays are
+    released: until then its copy may still be writing into them.
 
+    ``put`` / ``get`` / ``clear`` are the same as one FIFO queue of tickets.
     ``index``: a slice or an integer array selecting the batch's samples (axis 0).
     """
 
@@ -47,7 +52,11 @@ class DeviceFeeder:
             self._copy_stream = cupy.cuda.Stream(non_blocking=True)
         self._slots = [_Slot() for _ in range(max(2, int(depth)))]
         self._next = 0
-        self._queue: list = []  # (device arrays, copy-done event)
+        self._queue: list = []  # tickets of put(), oldest first
+
+    @property
+    def device_id(self) -> int:
+        return self._device.id
 
     def _staging(self, slot, shapes, dtypes):
         """The slot's pinned buffers, (re)made when a batch needs more room."""
@@ -57,7 +66,8 @@ class DeviceFeeder:
             slot.host = [self._cupyx.empty_pinned(s, dtype=d) for s, d in zip(shapes, dtypes)]
         return [h[:s[0]] for h, s in zip(slot.host, shapes)]
 
-    def put(self, arrays, index) -> None:
+    def start(self, arrays, index):
+        """Starts the copy of one batch; returns its ticket ``(device arrays, copy-done event)``."""
         cupy = self._cupy
         slot = self._slots[self._next]
         self._next = (self._next + 1) % len(self._slots)
@@ -80,19 +90,29 @@ class DeviceFeeder:
             for d, h in zip(device, staging):
                 d.set(h, stream=self._copy_stream)
             slot.event = self._copy_stream.record()
-        self._queue.append((device, slot.event))
+        return device, slot.event
 
-    def clear(self) -> None:
-        """Forgets the batches put but not taken (their copies finish on their own)."""
-        self._queue.clear()
+    def finish(self, ticket):
+        """The ticket's batch, once the compute stream has been told to wait for its copy."""
+        device, done = ticket
+        with self._device:
+            self._cupy.cuda.get_current_stream().wait_event(done)
+        return device
+
+    drop = finish  # an unused batch: the stream still waits, so its memory is reused only after the copy
+
+    def put(self, arrays, index) -> None:
+        self._queue.append(self.start(arrays, index))
 
     def get(self):
         if not self._queue:
             raise RuntimeError("DeviceFeeder.get: no batch was put")
-        device, done = self._queue.pop(0)
-        with self._device:
-            self._cupy.cuda.get_current_stream().wait_event(done)
-        return device
+        return self.finish(self._queue.pop(0))
+
+    def clear(self) -> None:
+        """Drops the batches put but not taken (safely: see ``drop``)."""
+        while self._queue:
+            self.drop(self._queue.pop(0))
 
     def __len__(self) -> int:
         return len(self._queue)

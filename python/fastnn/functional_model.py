@@ -107,7 +107,9 @@ class Functional(Model):
         values = {id(t): x for t, x in zip(self._input_list, xs)}
         for node in self._nodes:
             args = [values[id(t)] for t in node.inputs]
-            values[id(node.outputs[0])] = node.layer(args[0] if node.single else args, training=training)
+            values[id(node.outputs[0])] = node.layer(args[0] if node.single else args,
+                                                     training=training if node.training is None else node.training,
+                                                     **node.kwargs)
         outs = [values[id(t)] for t in self._output_list]
         return outs[0] if self._single_output else outs
 
@@ -159,7 +161,10 @@ class Functional(Model):
             entry = serialize(layer)
             entry["name"] = layer.name
             entry["inbound_nodes"] = [] if isinstance(layer, InputLayer) else [
-                {"args": [self._ref(t) for t in n.inputs], "single": n.single} for n in self._model_nodes(layer)]
+                dict({"args": [self._ref(t) for t in n.inputs], "single": n.single},
+                     **({"training": n.training} if n.training is not None else {}),
+                     **({"kwargs": n.kwargs} if n.kwargs else {}))
+                for n in self._model_nodes(layer)]
             layers.append(entry)
         return {"name": self.name, "trainable": self.trainable, "layers": layers,
                 "input_layers": [self._ref(t) for t in self._input_list],
@@ -192,7 +197,8 @@ class Functional(Model):
                     waiting.append((layer, k, spec))
                     continue
                 args = [made[(r[0], r[1])] for r in refs]
-                made[(layer.name, k)] = layer(args[0] if spec.get("single", True) else args)
+                made[(layer.name, k)] = layer(args[0] if spec.get("single", True) else args,
+                                              training=spec.get("training"), **(spec.get("kwargs") or {}))
             if len(waiting) == len(pending):
                 raise ValueError("Functional.from_config: the layer calls reference layers or calls that do not "
                                  f"exist: {', '.join(l.name for l, _, _ in waiting)}")

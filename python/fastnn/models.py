@@ -235,6 +235,7 @@ class Model(Layer):
         if self.optimizer is not None and hasattr(self.optimizer, "move_state"):
             self.optimizer.move_state(move)
         self._device = kind if index is None else f"{kind}:{index}"
+        self._device_feeder = None  # the next fit makes one for the new device
         return self
 
     @property
@@ -345,7 +346,11 @@ class Model(Layer):
             from fastnn.functional import _parse_device
 
             index = _parse_device(self._device)[1]
-            self._device_feeder = DeviceFeeder(self.weights[0].data.device.id if index is None else index)
+            if index is None:
+                import cupy
+
+                index = cupy.cuda.Device().id  # "cuda": the current device, where to() put the weights
+            self._device_feeder = DeviceFeeder(index)
         return self._device_feeder
 
     def _run_test(self, x, y, batch_size, sample_weight=None, callbacks=None, steps=None):

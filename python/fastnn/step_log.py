@@ -9,7 +9,8 @@ log is folded every ``max_pending`` steps and at the epoch's end, with one devic
 
 ``batches`` yields each step's arrays: host slices on the CPU; on the GPU the same batches moved by
 a ``DeviceFeeder`` (pinned memory, a copy stream: batch i+1 travels while step i runs), with the
-host copy of the targets kept for label checks and metrics.
+host copy of the targets kept for label checks and metrics. Each ``batches`` call keeps its own
+batch in flight, so an ``evaluate`` run by a callback in the middle of ``fit`` cannot take it.
 """
 
 from __future__ import annotations
@@ -88,17 +89,18 @@ def batches(index_iter, x, y, w=None, feeder=None, split=None):
         return
     xs = list(x.arrays) if hasattr(x, "arrays") else [x]
     arrays = xs + [y] + ([] if w is None else [w])
-    feeder.clear()  # a batch left by an interrupted epoch must not leak into this one
     it = iter(index_iter)
     nxt = next(it, None)
-    if nxt is not None:
-        feeder.put(arrays, nxt[1])
-    while nxt is not None:
-        step, idx = nxt
-        nxt = next(it, None)
-        if nxt is not None:
-            feeder.put(arrays, nxt[1])
-        moved = feeder.get()
-        xb = moved[0] if len(xs) == 1 else split(moved[:len(xs)])
-        yield Batch(step, xb, moved[len(xs)], None if w is None else moved[-1], y[idx],
-                    None if w is None else w[idx])
+    ticket = None if nxt is None else feeder.start(arrays, nxt[1])
+    try:
+        while nxt is not None:
+            step, idx = nxt
+            nxt = next(it, None)
+            current, ticket = ticket, (None if nxt is None else feeder.start(arrays, nxt[1]))
+            moved = feeder.finish(current)
+            xb = moved[0] if len(xs) == 1 else split(moved[:len(xs)])
+            yield Batch(step, xb, moved[len(xs)], None if w is None else moved[-1], y[idx],
+                        None if w is None else w[idx])
+    finally:  # the loop stopped early (stop_training, an error): the batch in flight is dropped safely
+        if ticket is not None:
+            feeder.drop(ticket)

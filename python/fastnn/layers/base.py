@@ -208,8 +208,8 @@ class Layer:
         (``Add``, ``Concatenate``, ...). Symbolic inputs (``Input``) record the call for the
         functional API instead of computing."""
         if is_symbolic(x):
-            return call_symbolic(self, x)
-        if isinstance(x, (list, tuple)):
+            return call_symbolic(self, x, training, kwargs)
+        if _is_input_list(x):
             x = [to_tensor(t) for t in x]
             shape = [t.shape for t in x]
         else:
@@ -249,11 +249,19 @@ class Layer:
 
 
 def _as_shape(input_shape):
-    """A shape as a tuple, or the shapes of a multi-input layer as a list of tuples."""
-    if isinstance(input_shape, list) or (isinstance(input_shape, tuple) and input_shape
-                                         and all(isinstance(s, (tuple, list)) for s in input_shape)):
+    """A shape as a tuple (``[None, 8]`` too), or the shapes of a multi-input layer as a list of
+    tuples (a list/tuple whose every element is itself a shape)."""
+    if isinstance(input_shape, (list, tuple)) and input_shape and \
+            all(isinstance(s, (tuple, list)) for s in input_shape):
         return [tuple(s) for s in input_shape]
     return tuple(input_shape)
+
+
+def _is_input_list(x) -> bool:
+    """Several inputs (a list of arrays / Tensors), as opposed to one input written as nested lists
+    of numbers."""
+    return isinstance(x, (list, tuple)) and bool(x) and all(
+        isinstance(t, (np.ndarray, Tensor)) or hasattr(t, "__cuda_array_interface__") for t in x)
 
 
 def _record_shapes(layer, input_shape):

@@ -52,14 +52,18 @@ class KerasTensor:
 
 class Node:
     """One call of ``layer`` on symbolic inputs: ``inputs`` -> ``outputs`` (KerasTensors).
-    ``single`` says whether the layer was given one tensor (rather than a list)."""
+    ``single`` says whether the layer was given one tensor (rather than a list); ``training``
+    (None, or a bool fixed at the call, as ``Dropout(0.5)(x, training=True)`` does in Keras) and
+    ``kwargs`` are replayed with every run."""
 
-    __slots__ = ("layer", "inputs", "outputs", "single")
+    __slots__ = ("layer", "inputs", "outputs", "single", "training", "kwargs")
 
-    def __init__(self, layer, inputs, single):
+    def __init__(self, layer, inputs, single, training=None, kwargs=None):
         self.layer = layer
         self.inputs = list(inputs)
         self.single = single
+        self.training = None if training is None else bool(training)
+        self.kwargs = dict(kwargs or {})
         self.outputs: list[KerasTensor] = []
 
     @property
@@ -92,9 +96,9 @@ def _output_shape(layer, shapes, single):
     return (None,) + tuple(out.shape[1:])
 
 
-def call_symbolic(layer, x):
-    """``layer(x)`` where x holds KerasTensors: builds the layer, records a Node, returns the
-    output KerasTensor."""
+def call_symbolic(layer, x, training=None, kwargs=None):
+    """``layer(x, training=..., **kwargs)`` where x holds KerasTensors: builds the layer, records a
+    Node (with the call's training flag and keyword arguments), returns the output KerasTensor."""
     single = isinstance(x, KerasTensor)
     inputs = [x] if single else list(x)
     for i, t in enumerate(inputs):
@@ -104,7 +108,7 @@ def call_symbolic(layer, x):
     shapes = [t.shape for t in inputs]
     layer._maybe_build(shapes[0] if single else shapes)
     layer.check_input(shapes[0] if single else shapes)
-    node = Node(layer, inputs, single)
+    node = Node(layer, inputs, single, training, kwargs)
     out = KerasTensor(_output_shape(layer, shapes, single), node, 0, name=layer.name)
     node.outputs.append(out)
     layer._inbound_nodes.append(node)
