@@ -55,3 +55,32 @@ def test_overlap_with_slow_compute_never_corrupts_a_batch():
         del xb  # its block goes back to the pool, to be reused by a later batch
     for s, b in zip(sums, batches):
         np.testing.assert_allclose(cp.asnumpy(s), x[b].sum(axis=1), rtol=1e-5, atol=1e-4)
+
+
+def test_nested_loops_keep_their_own_batches_and_early_stops_drop_safely():
+    """step_log.batches over one feeder, an inner loop run in the middle of an outer one (evaluate
+    from a callback during fit), and an outer loop abandoned with a batch in flight."""
+    from fastnn.epoch_iterator import EpochIterator
+    from fastnn.step_log import batches
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((64, 5)).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+    feeder = DeviceFeeder()
+    seen = []
+    for b in batches(EpochIterator(64, 16).epoch(), x, y, None, feeder):
+        seen.append((cp.asnumpy(b.x), cp.asnumpy(b.y), b.y_host))
+        if b.step == 1:
+            inner = [(cp.asnumpy(i.x), i.y_host) for i in batches(EpochIterator(10, 4).epoch(), x[:10], y[:10],
+                                                                  None, feeder)]
+            for (xi, yi), start in zip(inner, range(0, 10, 4)):
+                np.testing.assert_array_equal(xi, x[start:start + 4])
+                np.testing.assert_array_equal(yi, y[start:start + 4])
+    for (xb, yb, yh), start in zip(seen, range(0, 64, 16)):
+        np.testing.assert_array_equal(xb, x[start:start + 16])
+        np.testing.assert_array_equal(yb, yh)
+    gen = batches(EpochIterator(64, 16).epoch(), x, y, None, feeder)
+    next(gen)
+    gen.close()  # batch 1 in flight: dropped after the stream waits for its copy
+    first = next(batches(EpochIterator(64, 16).epoch(), x, y, None, feeder))
+    np.testing.assert_array_equal(cp.asnumpy(first.x), x[:16])
