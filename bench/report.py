@@ -346,15 +346,21 @@ def _render_gemm_and_cpu_ops(data: dict) -> str:
 
 # --------------------------------------------------------------------------- GPU op items
 
+def _kind_items(data: dict, kind: str):
+    """(extra_info, median seconds) of each measured item of one suite (its extra_info "kind")."""
+    for bench in data.get("benchmarks", []):
+        info = bench.get("extra_info") or {}
+        median = (bench.get("stats") or {}).get("median")
+        if info.get("kind") == kind and median:
+            yield info, median
+
+
+
 def load_gpu_op_rows(data: dict):
     """{device: OrderedDict[op] -> {system: {repetition: median seconds}}} for
     bench/test_bench_gpu_ops.py (extra_info kind "gpu-op")."""
     by_device: dict[str, OrderedDict] = defaultdict(OrderedDict)
-    for bench in data.get("benchmarks", []):
-        info = bench.get("extra_info") or {}
-        median = (bench.get("stats") or {}).get("median")
-        if info.get("kind") != "gpu-op" or not median:
-            continue
+    for info, median in _kind_items(data, "gpu-op"):
         row = by_device[str(info.get("device", "?"))].setdefault(info["op"], defaultdict(dict))
         row[info["system"]][int(info.get("repetition", 0))] = median
         row["_meta"] = {"elements": info.get("elements"), "commit": info.get("commit")}
@@ -403,11 +409,7 @@ def load_train_rows(data: dict):
     """{(model, threads): {system: {repetition: seconds per epoch}}} for bench/test_bench_train.py
     (extra_info kind "train-epoch"; one epoch per item, so the median is that epoch's time)."""
     rows: dict = {}
-    for bench in data.get("benchmarks", []):
-        info = bench.get("extra_info") or {}
-        median = (bench.get("stats") or {}).get("median")
-        if info.get("kind") != "train-epoch" or not median:
-            continue
+    for info, median in _kind_items(data, "train-epoch"):
         row = rows.setdefault((info["model"], int(info["threads"])), {"_meta": info})
         row.setdefault(info["system"], {})[int(info.get("repetition", 0))] = median
     return dict(sorted(rows.items(), key=lambda kv: (["mlp", "cnn"].index(kv[0][0])
@@ -495,11 +497,7 @@ def load_activation_rows(data: dict):
     """{threads: OrderedDict[op] -> {system: {repetition: median seconds}}} for
     bench/test_bench_activation.py (extra_info kind "activation")."""
     by_threads: dict[int, OrderedDict] = defaultdict(OrderedDict)
-    for bench in data.get("benchmarks", []):
-        info = bench.get("extra_info") or {}
-        median = (bench.get("stats") or {}).get("median")
-        if info.get("kind") != "activation" or not median:
-            continue
+    for info, median in _kind_items(data, "activation"):
         row = by_threads[int(info["threads"])].setdefault(info["op"], defaultdict(dict))
         row[info["system"]][int(info.get("repetition", 0))] = median
         row["_meta"] = {"n": info.get("n"), "target": float(info.get("target_vs_reference", 3.0))}
@@ -600,11 +598,7 @@ def load_conv_rows(data: dict):
     """{threads: OrderedDict[(case, pass)] -> {system: {repetition: median seconds}}} for
     bench/test_bench_conv.py (extra_info kind "conv")."""
     by_threads: dict[int, OrderedDict] = defaultdict(OrderedDict)
-    for bench in data.get("benchmarks", []):
-        info = bench.get("extra_info") or {}
-        median = (bench.get("stats") or {}).get("median")
-        if info.get("kind") != "conv" or not median:
-            continue
+    for info, median in _kind_items(data, "conv"):
         row = by_threads[int(info["threads"])].setdefault((info["case"], info["pass_"]), defaultdict(dict))
         row[info["system"]][int(info.get("repetition", 0))] = median
         row["_meta"] = info
