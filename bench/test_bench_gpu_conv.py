@@ -30,6 +30,7 @@ cp = pytest.importorskip("cupy", reason="CuPy not installed: no GPU benchmarks")
 import bench_common as bench_conf  # noqa: E402
 from test_bench_gpu_gemm import device_facts, synced_timer  # noqa: E402  (skips without a GPU)
 import test_bench_gpu_gemm as gpu_gemm  # noqa: E402
+from test_bench_gpu_ops import _torch_unavailable  # noqa: E402
 
 fastnn = bench_conf.fastnn
 torch = bench_conf.torch
@@ -38,14 +39,6 @@ CASES = ["conv1-fwd", "conv1-fwdbwd", "conv2-fwd", "conv2-fwdbwd", "pool-fwdbwd"
 CONV = {"conv1": (28, 1, 32), "conv2": (13, 32, 64)}  # input size, cin, cout (3x3, valid)
 BATCH = 128
 SYSTEMS = ("fastnn", "torch")
-
-
-def _torch_unavailable():
-    if torch is None:
-        return "torch not installed"
-    if not torch.cuda.is_available():
-        return "torch has no usable CUDA"
-    return None
 
 
 def pytest_generate_tests(metafunc):
