@@ -125,11 +125,13 @@ def is_sparse(loss) -> bool:
 
 def check_sparse_labels(y_true, y_pred):
     """The label checks of a sparse cross-entropy on host labels: the shapes, whole numbers, and
-    every label in [0, classes); raises the loss's ValueError/TypeError."""
+    every label in [0, classes); raises the loss's ValueError/TypeError. Returns the labels as
+    the integer array the kernels take."""
     op = "sparse_categorical_crossentropy"
     yp = y_pred.data if isinstance(y_pred, Tensor) else y_pred
     labels = _sparse_labels(op, np.asarray(y_true.data if isinstance(y_true, Tensor) else y_true), yp)
     _check_label_range(op, labels, yp.shape[-1])
+    return labels
 
 
 def _check_label_range(op, labels, classes):
@@ -186,9 +188,7 @@ def _loss(kind, y_true, y_pred, *, reduction="mean", sample_weight=None, from_lo
             y_true.data if isinstance(y_true, Tensor) else y_true):
         # Host labels for a GPU loss (what fit feeds): checked here, so the step never waits for
         # the GPU's own label check (a synchronisation between the forward and backward passes).
-        host = _sparse_labels(op, np.asarray(y_true.data if isinstance(y_true, Tensor) else y_true), yp)
-        _check_label_range(op, host, yp.shape[-1])
-        yt, check_labels = _true_array(host, yp, op), False
+        yt, check_labels = _true_array(check_sparse_labels(y_true, yp), yp, op), False
     else:
         yt = _true_array(y_true, yp, op)
 
