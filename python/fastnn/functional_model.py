@@ -144,8 +144,7 @@ class Functional(Model):
         """The calls of ``layer`` that belong to this model, in execution order."""
         if isinstance(layer, InputLayer):
             return layer._inbound_nodes[:1]
-        own = {id(n) for n in self._nodes}
-        return [n for n in self._nodes if n.layer is layer and id(n) in own]
+        return [n for n in self._nodes if n.layer is layer]
 
     def _node_index(self, node):
         return next(i for i, n in enumerate(self._model_nodes(node.layer)) if n is node)

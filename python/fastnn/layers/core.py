@@ -10,11 +10,7 @@ from fastnn import functional as F
 from fastnn import initializers as _initializers
 from fastnn import regularizers as _regularizers
 from fastnn.layers.base import Layer, serialize
-from fastnn.layers.symbolic import KerasTensor, Node
-
-
-def _fmt(shape) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+from fastnn.layers.symbolic import KerasTensor, Node, _fmt  # noqa: F401  (_fmt: also imported from here)
 
 
 class InputLayer(Layer):

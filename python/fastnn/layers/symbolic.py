@@ -12,6 +12,7 @@ import numpy as np
 
 
 def _fmt(shape) -> str:
+    """A shape as Keras prints it: ``(None, 784)``, ``(10,)``."""
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
