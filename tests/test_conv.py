@@ -15,6 +15,17 @@ KH*KW*Cout for the input gradient, N*OH*OW for the kernel gradient (its per-chun
 partial sums are added in float32 too: still T additions in all). ``sum|products|`` is the same
 convolution run on |x|, |w|, |dy| by the reference. The relu epilogue is 1-Lipschitz, so the
 bound carries through it unchanged.
+
+3x3 stride-1 convolutions with enough channels run Winograd F(2x2, 3x3) on the CPU instead
+(csrc/cpu/winograd_kernels.h): y = A^T [(G w G^T) (.) (B^T d B)] A per 2x2 output tile. Its
+rounding errors are bounded the same way but against the magnitude of the transformed sum,
+``winograd_magnitude`` below: the same algorithm run on |d|, |w| with |A|, |B|, |G| (it also
+counts pairs of an input and a tap that cancel exactly in the direct sum). The terms: 2 roundings
+in B^T d B, 4 in G w G^T, the C-term GEMM, 4 in the output transform and 1 for the bias, so
+T = C + 11 for the forward (O + 11 for dx, which is the same algorithm on dy); for dw,
+G^T [sum over the tiles of (A g A^T) (.) (B^T d B)] G, T = tiles + 12 (plus one addition per
+thread's partial sum, inside the +4). For these geometries the bound used is the larger of the
+two, so it holds whichever path the kernel takes.
 """
 
 from __future__ import annotations
@@ -74,6 +85,19 @@ CASES += [
     # the implicit-GEMM forward with one run per tap (dilated along W) and a partial last panel
     dict(shape=(2, 12, 30, 6), kernel=(3, 3, 6, 40), strides=(1, 2), dilation=(2, 2), padding="same"),
 ]
+# Winograd F(2x2, 3x3) (3x3, stride 1, >= 16 channels both ways): channels that are not whole
+# vectors or panels, outputs of odd size and of size 1, padding wider than the kernel (the
+# backward-data pass then crops), the 16-wide micro-kernel, several blocks per thread.
+WINOGRAD_CASES = [
+    dict(shape=(3, 7, 9, 17), kernel=(3, 3, 17, 33), strides=(1, 1), dilation=(1, 1), padding="same"),
+    dict(shape=(2, 1, 1, 16), kernel=(3, 3, 16, 20), strides=(1, 1), dilation=(1, 1), padding="same"),
+    dict(shape=(1, 3, 3, 16), kernel=(3, 3, 16, 16), strides=(1, 1), dilation=(1, 1), padding="valid"),
+    dict(shape=(1, 9, 4, 40), kernel=(3, 3, 40, 16), strides=(1, 1), dilation=(1, 1), padding=((2, 0), (1, 3))),
+    dict(shape=(2, 2, 2, 16), kernel=(3, 3, 16, 18), strides=(1, 1), dilation=(1, 1), padding=((3, 3), (3, 3))),
+    dict(shape=(1, 20, 20, 64), kernel=(3, 3, 64, 70), strides=(1, 1), dilation=(1, 1), padding="valid"),
+    dict(shape=(16, 11, 11, 16), kernel=(3, 3, 16, 32), strides=(1, 1), dilation=(1, 1), padding="same"),
+]
+CASES += WINOGRAD_CASES
 
 
 def case_id(c):
@@ -106,12 +130,65 @@ def assert_close(got, want, magnitude, terms, what):
     assert np.all(err <= tol), f"{what}: max error {err.max():.3g}, worst ratio {np.max(err / tol):.3g}"
 
 
+# Winograd F(2x2, 3x3) in absolute values (see the module docstring).
+_BT = np.abs(np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64))
+_G = np.abs(np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]))
+_AT = np.abs(np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64))
+
+
+def winograd_like(c):
+    """The geometries the CPU may run by Winograd (the kernel's own test is narrower)."""
+    return c["kernel"][:2] == (3, 3) and tuple(c["strides"]) == (1, 1) and tuple(c["dilation"]) == (1, 1)
+
+
+def _windows(x, top, left, tiles_h, tiles_w):
+    """The 4x4 input windows of every 2x2 output tile, (N, th, tw, C, 4, 4); zeros outside x."""
+    n, h, w, c = x.shape
+    padded = np.zeros((n, 2 * tiles_h + 2, 2 * tiles_w + 2, c))
+    rows = np.arange(padded.shape[1]) - top
+    cols = np.arange(padded.shape[2]) - left
+    ri, ci = np.nonzero((rows >= 0) & (rows < h))[0], np.nonzero((cols >= 0) & (cols < w))[0]
+    padded[:, ri[:, None], ci[None, :]] = x[:, rows[ri][:, None], cols[ci][None, :]]
+    view = np.lib.stride_tricks.sliding_window_view(padded, (4, 4), axis=(1, 2))
+    return view[:, ::2, ::2]
+
+
+def winograd_magnitude(x, w, top, left, out_h, out_w):
+    """|A^T| [(|G| |w| |G^T|) (.) (|B^T| |x| |B|)] |A| per output element, (N, out_h, out_w, O)."""
+    th, tw = -(-out_h // 2), -(-out_w // 2)
+    v = np.einsum("ak,nijckl,bl->nijcab", _BT, _windows(np.abs(x), top, left, th, tw), _BT, optimize=True)
+    u = np.einsum("ak,klco,bl->abco", _G, np.abs(w), _G, optimize=True)
+    m = np.einsum("nijcab,abco->nijabo", v, u, optimize=True)
+    y = np.einsum("pa,nijabo,qb->nipjqo", _AT, m, _AT, optimize=True)
+    return y.reshape(x.shape[0], 2 * th, 2 * tw, -1)[:, :out_h, :out_w]
+
+
+def winograd_filter_magnitude(x, dy, top, left):
+    """|G^T| [sum over tiles of (|A| |g| |A^T|) (.) (|B^T| |x| |B|)] |G|, (3, 3, C, O)."""
+    n, oh, ow, o = dy.shape
+    th, tw = -(-oh // 2), -(-ow // 2)
+    g = np.zeros((n, 2 * th, 2 * tw, o))
+    g[:, :oh, :ow] = np.abs(dy)
+    g = g.reshape(n, th, 2, tw, 2, o)
+    v = np.einsum("ak,nijckl,bl->nijcab", _BT, _windows(np.abs(x), top, left, th, tw), _BT, optimize=True)
+    gt = np.einsum("ka,nikjlo,lb->nijabo", _AT, g, _AT, optimize=True)
+    m = np.einsum("nijcab,nijabo->abco", v, gt, optimize=True)
+    return np.einsum("ak,abco,bl->klco", _G, m, _G, optimize=True)
+
+
 def check_forward(y, c, x, w, b, activation):
     x64, w64 = x.astype(np.float64), w.astype(np.float64)
     b64 = None if b is None else b.astype(np.float64)
     want = ref.conv2d(x64, w64, b64, activation=activation, **geometry(c))
     mag = ref.conv2d(np.abs(x64), np.abs(w64), None if b is None else np.abs(b64), **geometry(c))
     kh, kw, cin, _ = c["kernel"]
+    if winograd_like(c):
+        (top, _), (left, _) = resolve_padding("t", c["padding"], c["shape"][1:3], (3, 3), (1, 1), (1, 1))
+        wmag = winograd_magnitude(x64, w64, top, left, *want.shape[1:3])
+        if b is not None:
+            wmag = wmag + np.abs(b64)
+        assert_close(y, want, np.maximum((kh * kw * cin + 5) * mag, (cin + 16) * wmag), 0, "forward")
+        return
     assert_close(y, want, mag, kh * kw * cin + 1, "forward")
 
 
@@ -121,6 +198,18 @@ def check_backward(dx, dw, db, c, x, w, dy):
     mx, mw, mb = ref.conv2d_backward(np.abs(x64), np.abs(w64), np.abs(dy64), **geometry(c))
     kh, kw, cin, cout = c["kernel"]
     n, oh, ow, _ = dy.shape
+    if winograd_like(c):  # the larger of the direct and the Winograd bounds (module docstring)
+        (top, _), (left, _) = resolve_padding("t", c["padding"], c["shape"][1:3], (3, 3), (1, 1), (1, 1))
+        h, w_ = c["shape"][1:3]
+        if dx is not None:
+            rotated = np.abs(w64[::-1, ::-1].transpose(0, 1, 3, 2))
+            wmag = winograd_magnitude(dy64, rotated, 2 - top, 2 - left, h, w_)
+            assert_close(dx, rx, np.maximum((kh * kw * cout + 4) * mx, (cout + 15) * wmag), 0, "dx")
+        if dw is not None:
+            tiles = n * -(-oh // 2) * -(-ow // 2)
+            wmag = winograd_filter_magnitude(x64, dy64, top, left)
+            assert_close(dw, rw, np.maximum((n * oh * ow + 4) * mw, (tiles + 16) * wmag), 0, "dw")
+        dx = dw = None
     if dx is not None:
         assert_close(dx, rx, mx, kh * kw * cout, "dx")
     if dw is not None:
@@ -145,7 +234,7 @@ def test_forward_and_backward_match_reference(rng, c):
     check_backward(xt.grad, wt.grad, bt.grad, c, x, w, dz)
 
 
-@pytest.mark.parametrize("c", CASES[:12] + CASES[-7:], ids=case_id)
+@pytest.mark.parametrize("c", CASES[:12] + CASES[40:], ids=case_id)
 @pytest.mark.parametrize("threads", [1, 2])
 def test_ops_match_reference_for_each_thread_count(rng, c, threads):
     fastnn.set_num_threads(threads)
@@ -162,7 +251,7 @@ def test_ops_match_reference_for_each_thread_count(rng, c, threads):
     assert np.array_equal(ops.conv2d_backward_filter(x, dy, c["kernel"][:2], strides=s, padding=pads, dilation=d), dw)
 
 
-@pytest.mark.parametrize("c", CASES[:12] + CASES[-7:], ids=case_id)
+@pytest.mark.parametrize("c", CASES[:12] + CASES[40:], ids=case_id)
 @pytest.mark.parametrize("threads", [1, 2])
 def test_fused_backward_matches_reference(rng, c, threads):
     """ops.conv2d_backward: relu mask, dx, dw and db in one pass over dy, with and without each part."""
@@ -195,7 +284,8 @@ def test_fused_backward_errors(rng):
 
 
 @pytest.mark.parametrize("isa", AVAILABLE_ISAS)
-@pytest.mark.parametrize("c", [CASES[0], CASES[1], CASES[-5], CASES[-4], CASES[-3], CASES[-1]], ids=case_id)
+@pytest.mark.parametrize("c", [CASES[0], CASES[1], CASES[42], CASES[43], CASES[44], CASES[46]] + WINOGRAD_CASES,
+                         ids=case_id)
 def test_every_isa(rng, isa, c):
     _C.set_cpu_isa(isa)
     x, w, b = arrays(rng, c)
@@ -209,7 +299,7 @@ def test_every_isa(rng, isa, c):
 
 
 def test_outputs_written_into_given_arrays(rng):
-    c = CASES[-5]
+    c = CASES[42]
     x, w, b = arrays(rng, c)
     out = np.full((4, 26, 26, 32), np.nan, np.float32)  # never read
     assert ops.conv2d(x, w, bias=b, out=out) is out

@@ -44,6 +44,17 @@ def test_gradients_never_alias_the_callers_or_each_other():
     assert not np.shares_memory(x.grad, y.grad)
 
 
+def test_fresh_kernel_outputs_become_grads_without_a_copy():
+    """A large kernel output comes from the host block cache (its base is the capsule that returns
+    the block): it is the pass's own array, so it becomes .grad as it is, not copied."""
+    x = Parameter(r(64, 1024))  # 256 KiB: the cached size
+    w = Parameter(r(1024, 8))
+    (x @ w).backward(np.ones((64, 8), np.float32))
+    assert x.grad.base is not None and not isinstance(x.grad.base, np.ndarray)
+    # each element sums 8 products of |w| < ~5 in float32: within 8 * 2**-24 * 40 of exact
+    np.testing.assert_allclose(x.grad, np.tile(w.data.astype(np.float64).sum(1), (64, 1)), rtol=0, atol=2e-5)
+
+
 def test_strided_views_feed_the_gemm():
     x, w = r(6, 10), r(5, 7)
     np.testing.assert_allclose((Tensor(x)[:, ::2] @ Tensor(w)).data, x[:, ::2] @ w, rtol=1e-5, atol=1e-5)

@@ -1,17 +1,25 @@
-// The direct convolution loops compiled for avx2 (see conv_impl.h).
+// The direct convolution loops and the Winograd transforms compiled for avx2 (see conv_impl.h,
+// winograd_impl.h).
 #include <cstdint>
 
 #include "conv_kernels.h"
+#include "winograd_kernels.h"
 
 namespace fastnn::cpu {
 namespace avx2 {
 namespace {  // internal linkage: see gemm_kernels.h
 #include "conv_impl.h"
+#include "winograd_impl.h"
 }  // namespace
 }  // namespace avx2
 
 const ConvTable& conv_table_avx2() {
     static const ConvTable table = avx2::cv::make_table();
+    return table;
+}
+
+const WinogradTable& winograd_table_avx2() {
+    static const WinogradTable table = avx2::wg::make_table();
     return table;
 }
 

@@ -30,15 +30,6 @@ constexpr std::int64_t NC = 2048;  // packed B block (KC x NC, 2 MiB) stays in L
 constexpr std::int64_t kInPlaceMaxPanels = 2;
 constexpr int kTasksPerThread = 2;
 
-MicroKernel select_kernel(std::int64_t n) {
-    switch (active_isa()) {
-#ifdef FASTNN_X86
-        case Isa::avx512: return n <= 16 ? microkernel_avx512_narrow() : microkernel_avx512();
-        case Isa::avx2: return microkernel_avx2();
-#endif
-        default: return microkernel_portable();
-    }
-}
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
@@ -242,6 +233,16 @@ void gemm_columns(const GemmArgs& g, int tasks) {
 
 }  // namespace
 
+MicroKernel microkernel_for(std::int64_t n) {
+    switch (active_isa()) {
+#ifdef FASTNN_X86
+        case Isa::avx512: return n <= 16 ? microkernel_avx512_narrow() : microkernel_avx512();
+        case Isa::avx2: return microkernel_avx2();
+#endif
+        default: return microkernel_portable();
+    }
+}
+
 void gemm(const GemmArgs& g) {
     if (g.m == 0 || g.n == 0) return;
     if (g.k == 0 || g.alpha == 0.0f) {
@@ -256,7 +257,7 @@ void gemm(const GemmArgs& g) {
         return;
     }
 #endif
-    const MicroKernel uk = select_kernel(g.n);
+    const MicroKernel uk = microkernel_for(g.n);
     const std::int64_t kc_max = ceil_div(g.k, ceil_div(g.k, KC));
     const std::int64_t m_panels = ceil_div(g.m, uk.mr);
     const std::int64_t n_panels = ceil_div(std::min(NC, g.n), uk.nr);  // of the widest NC block

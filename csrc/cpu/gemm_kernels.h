@@ -40,6 +40,8 @@ struct MicroKernel {
 };
 
 MicroKernel microkernel_portable();
+// The active ISA's micro-kernel for an output n columns wide (gemm.cpp).
+MicroKernel microkernel_for(std::int64_t n);
 #ifdef FASTNN_X86
 MicroKernel microkernel_avx2();
 MicroKernel microkernel_avx512();

@@ -84,9 +84,15 @@ def run_backward(root, grad=None) -> None:
         for inp, ig in zip(node.inputs, input_grads):
             if inp is None or ig is None:
                 continue
-            ig_owned = ig is not g and getattr(ig, "base", None) is None
+            ig_owned = ig is not g and not _is_view(ig)
             prev = pending.get(id(inp))
             pending[id(inp)] = (ig, ig_owned) if prev is None else (_accumulate(prev[0], ig), True)
+
+
+def _is_view(a) -> bool:
+    """Whether ``a`` looks into another array's memory. A kernel's fresh output is not a view,
+    though one from the host block cache has a base (the capsule that returns its block)."""
+    return hasattr(getattr(a, "base", None), "shape")
 
 
 def _leaf_grad(g, owned):

@@ -180,6 +180,12 @@ def _gemm_operand(arr):
     return array_module(arr).ascontiguousarray(arr)
 
 
+def _shaped(a, shape):
+    """a reshaped only when its shape differs: a kernel's fresh output stays itself, not a view,
+    so autograd hands it on as the gradient without a copy."""
+    return a if a.shape == tuple(shape) else a.reshape(shape)
+
+
 def matmul(a, b):
     """``a @ b``: 2-D @ 2-D, N-D @ 2-D (the leading axes are batch), 1-D operands as in NumPy.
     Transposed views (``x.T``) are read in place by the GEMM."""
@@ -208,9 +214,9 @@ def matmul(a, b):
         g2 = _contiguous(g).reshape(out2.shape)
         ga = gb = None
         if grad_a:
-            ga = ops.matmul(g2, b2, transpose_b=True).reshape(ad.shape)
+            ga = _shaped(ops.matmul(g2, b2, transpose_b=True), ad.shape)
         if grad_b:
-            gb = ops.matmul(a2, g2, transpose_a=True).reshape(bd.shape)
+            gb = _shaped(ops.matmul(a2, g2, transpose_a=True), bd.shape)
         return ga, gb
 
     return Tensor._from_op(out, "matmul", (_tensor_or_none(a), _tensor_or_none(b)), backward)
