@@ -34,6 +34,9 @@ constexpr std::int64_t kMaxFilterFloats = 1 << 20;
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 std::int64_t round16(std::int64_t n) { return ceil_div(n, 16) * 16; }
+// A tile's 16 transform points of `width` floats each, plus one cache line: rows a power of two
+// apart would map the micro-kernel's rows onto one L1 set.
+std::int64_t padded_row(std::int64_t width) { return 16 * width + 16; }
 
 const WinogradTable& table() {
     switch (active_isa()) {
@@ -76,8 +79,9 @@ void forward_pass(const WinogradShape& s, const MicroKernel& uk, const float* x,
     const std::int64_t T = block_tiles(16 * (cp + op), uk.mr);
     const std::int64_t tiles = s.tiles(), blocks = ceil_div(tiles, T);
     const Split sp = split(blocks);
-    const std::int64_t vs = T * cp, ms = T * op;  // per transform point
-    const std::int64_t v_size = 16 * vs, m_size = 16 * ms, scratch_size = 16 * cp;
+    // V (T x 16 x cp) and M (T x 16 x op), tile-major: a row of the point xi GEMM is 16 points long.
+    const std::int64_t v_row = padded_row(cp), m_row = padded_row(op);
+    const std::int64_t v_size = T * v_row, m_size = T * m_row, scratch_size = 16 * cp;
     const std::int64_t slot = v_size + m_size + scratch_size;
     const float* u = work;
     float* slots = work + 16 * pf.stride;
@@ -89,15 +93,15 @@ void forward_pass(const WinogradShape& s, const MicroKernel& uk, const float* x,
         const Epilogue ep;
         for (std::int64_t blk = blocks * task / sp.tasks; blk < blocks * (task + 1) / sp.tasks; ++blk) {
             const std::int64_t t0 = blk * T, count = std::min(T, tiles - t0), rows = ceil_div(count, MR) * MR;
-            t.input(s, x, mask, t0, count, rows, v, vs, scratch);
+            t.input(s, x, mask, t0, count, rows, v, v_row, scratch);
             for (std::int64_t xi = 0; xi < 16; ++xi)
                 for (std::int64_t j = 0; j < pf.panels; ++j) {
                     const float* bp = u + xi * pf.stride + j * C * NR;
                     for (std::int64_t r0 = 0; r0 < rows; r0 += MR)
-                        uk.fn_rows(C, v + xi * vs + r0 * cp, cp, 1, bp, m + xi * ms + r0 * op + j * NR, op, int(MR),
-                                   int(NR), ep);
+                        uk.fn_rows(C, v + r0 * v_row + xi * cp, v_row, 1, bp, m + r0 * m_row + xi * op + j * NR,
+                                   m_row, int(MR), int(NR), ep);
                 }
-            t.output(s, m, ms, op, bias, relu, t0, count, y);
+            t.output(s, m, op, m_row, bias, relu, t0, count, y);
         }
     });
 }
@@ -110,7 +114,7 @@ float* workspace(const PackedFilter& pf, std::int64_t per_task) {
 
 std::int64_t forward_slot(const WinogradShape& s, const MicroKernel& uk, std::int64_t op) {
     const std::int64_t cp = ceil_div(s.c, 16) * 16, T = block_tiles(16 * (cp + op), uk.mr);
-    return 16 * T * cp + 16 * T * op + 16 * cp;
+    return T * padded_row(cp) + T * padded_row(op) + 16 * cp;
 }
 
 }  // namespace
@@ -158,9 +162,9 @@ void winograd_backward_filter(const ConvGeometry& g, const float* x, const float
     const std::int64_t T = block_tiles(16 * (cp + op), uk.mr);
     const std::int64_t tiles = s.tiles(), blocks = ceil_div(tiles, T);
     const Split sp = split(blocks);
-    const std::int64_t vs = T * cp, gs = T * op, ms = C * op;
+    const std::int64_t v_row = padded_row(cp), gs = T * op, ms = C * op;
     // V is read MR channels at a time: the last panel may read up to MR floats past the end.
-    const std::int64_t v_size = round16(16 * vs + MR), g_size = 16 * gs, scratch_size = 16 * cp;
+    const std::int64_t v_size = round16(T * v_row + MR), g_size = 16 * gs, scratch_size = 16 * cp;
     const std::int64_t acc_size = 16 * ms, db_size = round16(O);
     const std::int64_t slot = v_size + g_size + scratch_size + acc_size + db_size;
     float* slots = tl_work.floats(std::size_t(sp.tasks * slot));
@@ -175,7 +179,7 @@ void winograd_backward_filter(const ConvGeometry& g, const float* x, const float
         const std::int64_t first = blocks * task / sp.tasks, last = blocks * (task + 1) / sp.tasks;
         for (std::int64_t blk = first; blk < last; ++blk) {
             const std::int64_t t0 = blk * T, count = std::min(T, tiles - t0);
-            t.input(s, x, nullptr, t0, count, count, v, vs, scratch);
+            t.input(s, x, nullptr, t0, count, count, v, v_row, scratch);
             t.grad(s, dy, y, t0, count, count, NR, gy, gs, db ? dbp : nullptr);
             Epilogue ep;
             ep.beta = blk == first ? 0.0f : 1.0f;
@@ -183,7 +187,7 @@ void winograd_backward_filter(const ConvGeometry& g, const float* x, const float
             for (std::int64_t xi = 0; xi < 16; ++xi)
                 for (std::int64_t c0 = 0; c0 < C; c0 += MR)
                     for (std::int64_t j = 0; j < panels; ++j)
-                        uk.fn(count, v + xi * vs + c0, 1, cp, gy + xi * gs + j * count * NR, acc + xi * ms + c0 * op + j * NR,
+                        uk.fn(count, v + xi * cp + c0, 1, v_row, gy + xi * gs + j * count * NR, acc + xi * ms + c0 * op + j * NR,
                               op, int(std::min(MR, C - c0)), int(NR), ep);
         }
     });

@@ -56,23 +56,18 @@ Tile tile_of(const WinogradShape& s, std::int64_t t) {
     return {t / per_image, rem / tw, rem % tw};
 }
 
-// Channels [c, c + L) of one tile's 4x4 window (element (a, b) at src + a * rs + b * ps, the mask
-// alike) -> V = B^T d B, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], point xi at v + xi * vs.
-// Column transforms first, so at most 16 + 4 vectors are live (registers on AVX-512).
-template <bool kMask>
-inline void input_block(const float* src, const float* msk, std::int64_t rs, std::int64_t ps, float* v,
-                        std::int64_t vs) {
+// One channel block of one tile: V = B^T d B, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],
+// with d(a, b) the window's element (a, b) and point xi stored at v + xi * vs. Column transforms
+// first, so at most 16 + 4 vectors are live (registers on AVX-512).
+template <class Window>
+inline void input_block(const Window& d, float* v, std::int64_t vs) {
     Vec t[4][4];
     for (int b = 0; b < 4; ++b) {
-        Vec d[4];
-        for (int a = 0; a < 4; ++a) {
-            const std::int64_t at = a * rs + b * ps;
-            d[a] = kMask ? masked(load(src + at), load(msk + at)) : load(src + at);
-        }
-        t[0][b] = d[0] - d[2];
-        t[1][b] = d[1] + d[2];
-        t[2][b] = d[2] - d[1];
-        t[3][b] = d[1] - d[3];
+        const Vec d0 = d(0, b), d1 = d(1, b), d2 = d(2, b), d3 = d(3, b);
+        t[0][b] = d0 - d2;
+        t[1][b] = d1 + d2;
+        t[2][b] = d2 - d1;
+        t[3][b] = d1 - d3;
     }
     for (int a = 0; a < 4; ++a) {
         float* va = v + a * 4 * vs;
@@ -83,27 +78,61 @@ inline void input_block(const float* src, const float* msk, std::int64_t rs, std
     }
 }
 
-// V rows are cp = C rounded up to L floats (zeros beyond C), so every channel block is whole.
+// V is tile-major (a tile's 16 points are one contiguous run, written sequentially); its rows are
+// cp = C rounded up to L floats (zeros beyond C), so every channel block is whole.
 void input(const WinogradShape& s, const float* x, const float* mask, std::int64_t t0, std::int64_t count,
-           std::int64_t rows, float* v, std::int64_t vs, float* scratch) {
+           std::int64_t rows, float* v, std::int64_t ldv, float* scratch) {
     const std::int64_t C = s.c, cp = (C + L - 1) / L * L, image = s.h * s.w * C, row_stride = s.w * C;
+    const std::int64_t vs = cp;  // between transform points
+    const Vec zero = {};
+    const bool whole = C == cp;  // whole vectors: x is read in place, padding from a zero block
+    const float* zeros = scratch;
+    if (whole)
+        for (std::int64_t c = 0; c < cp; c += L) store(scratch + c, zero);
     for (std::int64_t r = 0; r < count; ++r) {
         const Tile tl = tile_of(s, t0 + r);
         const std::int64_t ih0 = 2 * tl.i - s.pt, iw0 = 2 * tl.j - s.pl;
-        float* vr = v + r * cp;
-        if (C == cp && ih0 >= 0 && ih0 + 4 <= s.h && iw0 >= 0 && iw0 + 4 <= s.w) {  // straight from x
-            const std::int64_t at = tl.n * image + ih0 * row_stride + iw0 * C;
+        float* vr = v + r * ldv;
+        if (whole && ih0 >= 0 && ih0 + 4 <= s.h && iw0 >= 0 && iw0 + 4 <= s.w) {  // inside x
+            const float* src = x + tl.n * image + ih0 * row_stride + iw0 * C;
             if (mask) {
-                for (std::int64_t c = 0; c < C; c += L)
-                    input_block<true>(x + at + c, mask + at + c, row_stride, C, vr + c, vs);
+                const float* msk = mask + (src - x);
+                for (std::int64_t c = 0; c < C; c += L) {
+                    const std::int64_t at = c;
+                    input_block([&](int a, int b) {
+                        const std::int64_t e = at + a * row_stride + b * C;
+                        return masked(load(src + e), load(msk + e));
+                    }, vr + c, vs);
+                }
             } else {
-                for (std::int64_t c = 0; c < C; c += L) input_block<false>(x + at + c, nullptr, row_stride, C, vr + c, vs);
+                for (std::int64_t c = 0; c < C; c += L) {
+                    const float* sc = src + c;
+                    input_block([&](int a, int b) { return load(sc + a * row_stride + b * C); }, vr + c, vs);
+                }
             }
             continue;
         }
-        // The window leaves the input, or C is not whole vectors: a zero-padded (and masked)
-        // 4x4 x cp copy first.
-        const Vec zero = {};
+        if (whole) {  // at an edge: each pixel from x or, outside it, from the zero block
+            const float* px[16];
+            const float* pm[16];
+            for (int a = 0; a < 4; ++a)
+                for (int b = 0; b < 4; ++b) {
+                    const std::int64_t ih = ih0 + a, iw = iw0 + b;
+                    const bool in = ih >= 0 && ih < s.h && iw >= 0 && iw < s.w;
+                    const std::int64_t at = tl.n * image + ih * row_stride + iw * C;
+                    px[a * 4 + b] = in ? x + at : zeros;
+                    pm[a * 4 + b] = in && mask ? mask + at : zeros;
+                }
+            for (std::int64_t c = 0; c < C; c += L) {
+                if (mask)
+                    input_block([&](int a, int b) { return masked(load(px[a * 4 + b] + c), load(pm[a * 4 + b] + c)); },
+                                vr + c, vs);
+                else
+                    input_block([&](int a, int b) { return load(px[a * 4 + b] + c); }, vr + c, vs);
+            }
+            continue;
+        }
+        // C is not whole vectors: a zero-padded (and masked) 4x4 x cp copy first.
         for (int a = 0; a < 4; ++a)
             for (int b = 0; b < 4; ++b) {
                 float* dst = scratch + (a * 4 + b) * cp;
@@ -118,11 +147,13 @@ void input(const WinogradShape& s, const float* x, const float* mask, std::int64
                     store(dst + c, mask ? masked(d, load_n(mask + at + c, C - c)) : d);
                 }
             }
-        for (std::int64_t c = 0; c < cp; c += L) input_block<false>(scratch + c, nullptr, 4 * cp, cp, vr + c, vs);
+        for (std::int64_t c = 0; c < cp; c += L) {
+            const float* sc = scratch + c;
+            input_block([&](int a, int b) { return load(sc + (a * 4 + b) * cp); }, vr + c, vs);
+        }
     }
     for (std::int64_t r = count; r < rows; ++r)
-        for (int xi = 0; xi < 16; ++xi)
-            for (std::int64_t c = 0; c < cp; ++c) v[xi * vs + r * cp + c] = 0.0f;
+        for (std::int64_t i = 0; i < 16 * cp; ++i) v[r * ldv + i] = 0.0f;
 }
 
 // ldm and ms are whole vectors (the GEMM's NR-padded rows), so M is read in whole vectors.

@@ -22,10 +22,14 @@
 // G^T[(A g A^T) (.) V]G for every w.)
 //
 // Layouts (one block of `count` tiles, ptile = the block's capacity):
-//   V[xi][r][c]          input transform, row r = tile t0 + r, cp = C rounded up to 16 floats
-//                        a row (zeros beyond C)
+//   V[r][xi][c]          input transform of tile t0 + r, cp = C rounded up to 16 floats a
+//                        point (zeros beyond C); tile-major, so it is written sequentially
+//                        (point-major, 16 strided streams, cost twice as much); rows 16 * cp
+//                        + 16 floats apart: a power-of-two stride would put the micro-kernel's
+//                        8 rows in one L1 set
 //   U[xi][j][c][NR]      filter transform packed in the GEMM micro-kernel's NR-wide panels
-//   M[xi][r][o]          products, ld = op (O rounded up to NR)
+//   M[r][xi][o]          products, op = O rounded up to NR floats a point; tile-major too,
+//                        rows 16 * op + 16 floats apart
 //   Gy[xi][j][r][NR]     dy transform packed in NR-wide panels (filter pass)
 // Columns o >= O of every packed panel are zero.
 #pragma once
@@ -49,14 +53,14 @@ struct WinogradShape {
 };
 
 struct WinogradTable {
-    // V[xi * vs + r * cp + c] = (B^T d B)[xi] for tiles t0 .. t0 + count - 1 of x (N, H, W, C),
+    // V[r * ldv + xi * cp + c] = (B^T d B)[xi] for tiles t0 + r, r < count, of x (N, H, W, C),
     // cp = C rounded up to 16 (zeros for c >= C); when mask is not null (same shape as x) an
     // element of x counts only where mask > 0 (the relu of the layer that made x). Rows count ..
     // rows - 1 are zeroed. scratch: 16 * cp floats.
     void (*input)(const WinogradShape& s, const float* x, const float* mask, std::int64_t t0, std::int64_t count,
-                  std::int64_t rows, float* v, std::int64_t vs, float* scratch);
+                  std::int64_t rows, float* v, std::int64_t ldv, float* scratch);
     // y (N, OH, OW, O) tiles t0 .. t0 + count - 1 = act(A^T M A + bias) from M[xi * ms + r * ldm + o]
-    // (ms and ldm multiples of 16, ldm >= O rounded up to 16).
+    // (ms and ldm multiples of 16, ms >= O rounded up to 16).
     void (*output)(const WinogradShape& s, const float* m, std::int64_t ms, std::int64_t ldm, const float* bias,
                    bool relu, std::int64_t t0, std::int64_t count, float* y);
     // Gy[xi * gs + j * rows * nr + r * nr + col] = (A g A^T)[xi], g the 2x2 block of dy (N, OH,
