@@ -16,16 +16,17 @@ partial sums are added in float32 too: still T additions in all). ``sum|products
 convolution run on |x|, |w|, |dy| by the reference. The relu epilogue is 1-Lipschitz, so the
 bound carries through it unchanged.
 
-3x3 stride-1 convolutions with enough channels run Winograd F(2x2, 3x3) on the CPU instead
-(csrc/cpu/winograd_kernels.h): y = A^T [(G w G^T) (.) (B^T d B)] A per 2x2 output tile. Its
-rounding errors are bounded the same way but against the magnitude of the transformed sum,
-``winograd_magnitude`` below: the same algorithm run on |d|, |w| with |A|, |B|, |G| (it also
-counts pairs of an input and a tap that cancel exactly in the direct sum). The terms: 2 roundings
-in B^T d B, 4 in G w G^T, the C-term GEMM, 4 in the output transform and 1 for the bias, so
-T = C + 11 for the forward (O + 11 for dx, which is the same algorithm on dy); for dw,
-G^T [sum over the tiles of (A g A^T) (.) (B^T d B)] G, T = tiles + 12 (plus one addition per
-thread's partial sum, inside the +4). For these geometries the bound used is the larger of the
-two, so it holds whichever path the kernel takes.
+3x3 stride-1 convolutions with enough channels run Winograd F(2x2, 3x3) or F(4x4, 3x3) on the
+CPU instead (csrc/cpu/winograd_kernels.h): y = A^T [(G w G^T) (.) (B^T d B)] A per m x m output
+tile. Its rounding errors are bounded the same way but against the magnitude of the transformed
+sum, ``winograd_magnitude`` below: the same algorithm run on |d|, |w| with |A|, |B|, |G| (it
+also counts pairs of an input and a tap that cancel exactly in the direct sum). The terms, for
+m = 2 / m = 4: 2 / 6 roundings in B^T d B, 4 / 8 in G w G^T (1/6 is inexact too), the C-term
+GEMM, 4 / 6 in the output transform and 1 for the bias, so T = C + 11 / C + 21 for the forward
+(O + 11 / O + 21 for dx, which is the same algorithm on dy); for dw, G^T [sum over the tiles of
+(A g A^T) (.) (B^T d B)] G, T = tiles + 12 / tiles + 26 (plus one addition per thread's partial
+sum, inside the +4). For these geometries the bound used is the largest of the three (direct,
+m = 2, m = 4), so it holds whichever path the kernel takes.
 """
 
 from __future__ import annotations
@@ -85,9 +86,10 @@ CASES += [
     # the implicit-GEMM forward with one run per tap (dilated along W) and a partial last panel
     dict(shape=(2, 12, 30, 6), kernel=(3, 3, 6, 40), strides=(1, 2), dilation=(2, 2), padding="same"),
 ]
-# Winograd F(2x2, 3x3) (3x3, stride 1, >= 16 channels both ways): channels that are not whole
-# vectors or panels, outputs of odd size and of size 1, padding wider than the kernel (the
-# backward-data pass then crops), the 16-wide micro-kernel, several blocks per thread.
+# Winograd (3x3, stride 1, >= 16 channels both ways; F(4x4, 3x3), or F(2x2, 3x3) for outputs
+# under ~6 and for wide layers): channels that are not whole vectors or panels, outputs of odd
+# size and of size 1, padding wider than the kernel (the backward-data pass then crops), the
+# 16-wide micro-kernel, several blocks per thread.
 WINOGRAD_CASES = [
     dict(shape=(3, 7, 9, 17), kernel=(3, 3, 17, 33), strides=(1, 1), dilation=(1, 1), padding="same"),
     dict(shape=(2, 1, 1, 16), kernel=(3, 3, 16, 20), strides=(1, 1), dilation=(1, 1), padding="same"),
@@ -96,6 +98,8 @@ WINOGRAD_CASES = [
     dict(shape=(2, 2, 2, 16), kernel=(3, 3, 16, 18), strides=(1, 1), dilation=(1, 1), padding=((3, 3), (3, 3))),
     dict(shape=(1, 20, 20, 64), kernel=(3, 3, 64, 70), strides=(1, 1), dilation=(1, 1), padding="valid"),
     dict(shape=(16, 11, 11, 16), kernel=(3, 3, 16, 32), strides=(1, 1), dilation=(1, 1), padding="same"),
+    # too wide for F(4x4)'s transformed filter to stay in cache: F(2x2)
+    dict(shape=(1, 6, 7, 192), kernel=(3, 3, 192, 200), strides=(1, 1), dilation=(1, 1), padding="same"),
 ]
 CASES += WINOGRAD_CASES
 
@@ -130,10 +134,21 @@ def assert_close(got, want, magnitude, terms, what):
     assert np.all(err <= tol), f"{what}: max error {err.max():.3g}, worst ratio {np.max(err / tol):.3g}"
 
 
-# Winograd F(2x2, 3x3) in absolute values (see the module docstring).
-_BT = np.abs(np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64))
-_G = np.abs(np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]))
-_AT = np.abs(np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64))
+# Winograd F(m x m, 3x3) in absolute values (see the module docstring), m = 2 and 4: |B^T|, |G|, |A^T|.
+_WINOGRAD = {
+    2: [np.abs(np.array(a, dtype=np.float64)) for a in (
+        [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+        [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]],
+        [[1, 1, 1, 0], [0, 1, -1, -1]])],
+    4: [np.abs(np.array(a, dtype=np.float64)) for a in (
+        [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0],
+         [0, 4, 0, -5, 0, 1]],
+        [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6],
+         [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
+        [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]])],
+}
+# Roundings beyond the GEMM's (module docstring), plus the usual 4 of slack: forward, dx, dw.
+_WINOGRAD_TERMS = {2: (16, 15, 16), 4: (26, 25, 30)}
 
 
 def winograd_like(c):
@@ -141,39 +156,42 @@ def winograd_like(c):
     return c["kernel"][:2] == (3, 3) and tuple(c["strides"]) == (1, 1) and tuple(c["dilation"]) == (1, 1)
 
 
-def _windows(x, top, left, tiles_h, tiles_w):
-    """The 4x4 input windows of every 2x2 output tile, (N, th, tw, C, 4, 4); zeros outside x."""
+def _windows(x, m, top, left, tiles_h, tiles_w):
+    """The (m+2) x (m+2) input windows of every m x m output tile, (N, th, tw, C, m+2, m+2); zeros
+    outside x."""
     n, h, w, c = x.shape
-    padded = np.zeros((n, 2 * tiles_h + 2, 2 * tiles_w + 2, c))
+    padded = np.zeros((n, m * tiles_h + 2, m * tiles_w + 2, c))
     rows = np.arange(padded.shape[1]) - top
     cols = np.arange(padded.shape[2]) - left
     ri, ci = np.nonzero((rows >= 0) & (rows < h))[0], np.nonzero((cols >= 0) & (cols < w))[0]
     padded[:, ri[:, None], ci[None, :]] = x[:, rows[ri][:, None], cols[ci][None, :]]
-    view = np.lib.stride_tricks.sliding_window_view(padded, (4, 4), axis=(1, 2))
-    return view[:, ::2, ::2]
+    view = np.lib.stride_tricks.sliding_window_view(padded, (m + 2, m + 2), axis=(1, 2))
+    return view[:, ::m, ::m]
 
 
-def winograd_magnitude(x, w, top, left, out_h, out_w):
+def winograd_magnitude(x, w, m, top, left, out_h, out_w):
     """|A^T| [(|G| |w| |G^T|) (.) (|B^T| |x| |B|)] |A| per output element, (N, out_h, out_w, O)."""
-    th, tw = -(-out_h // 2), -(-out_w // 2)
-    v = np.einsum("ak,nijckl,bl->nijcab", _BT, _windows(np.abs(x), top, left, th, tw), _BT, optimize=True)
-    u = np.einsum("ak,klco,bl->abco", _G, np.abs(w), _G, optimize=True)
-    m = np.einsum("nijcab,abco->nijabo", v, u, optimize=True)
-    y = np.einsum("pa,nijabo,qb->nipjqo", _AT, m, _AT, optimize=True)
-    return y.reshape(x.shape[0], 2 * th, 2 * tw, -1)[:, :out_h, :out_w]
+    bt, g, at = _WINOGRAD[m]
+    th, tw = -(-out_h // m), -(-out_w // m)
+    v = np.einsum("ak,nijckl,bl->nijcab", bt, _windows(np.abs(x), m, top, left, th, tw), bt, optimize=True)
+    u = np.einsum("ak,klco,bl->abco", g, np.abs(w), g, optimize=True)
+    prod = np.einsum("nijcab,abco->nijabo", v, u, optimize=True)
+    y = np.einsum("pa,nijabo,qb->nipjqo", at, prod, at, optimize=True)
+    return y.reshape(x.shape[0], m * th, m * tw, -1)[:, :out_h, :out_w]
 
 
-def winograd_filter_magnitude(x, dy, top, left):
+def winograd_filter_magnitude(x, dy, m, top, left):
     """|G^T| [sum over tiles of (|A| |g| |A^T|) (.) (|B^T| |x| |B|)] |G|, (3, 3, C, O)."""
+    bt, g_, at = _WINOGRAD[m]
     n, oh, ow, o = dy.shape
-    th, tw = -(-oh // 2), -(-ow // 2)
-    g = np.zeros((n, 2 * th, 2 * tw, o))
+    th, tw = -(-oh // m), -(-ow // m)
+    g = np.zeros((n, m * th, m * tw, o))
     g[:, :oh, :ow] = np.abs(dy)
-    g = g.reshape(n, th, 2, tw, 2, o)
-    v = np.einsum("ak,nijckl,bl->nijcab", _BT, _windows(np.abs(x), top, left, th, tw), _BT, optimize=True)
-    gt = np.einsum("ka,nikjlo,lb->nijabo", _AT, g, _AT, optimize=True)
-    m = np.einsum("nijcab,nijabo->abco", v, gt, optimize=True)
-    return np.einsum("ak,abco,bl->klco", _G, m, _G, optimize=True)
+    g = g.reshape(n, th, m, tw, m, o)
+    v = np.einsum("ak,nijckl,bl->nijcab", bt, _windows(np.abs(x), m, top, left, th, tw), bt, optimize=True)
+    gt = np.einsum("ka,nikjlo,lb->nijabo", at, g, at, optimize=True)
+    prod = np.einsum("nijcab,nijabo->abco", v, gt, optimize=True)
+    return np.einsum("ak,abco,bl->klco", g_, prod, g_, optimize=True)
 
 
 def check_forward(y, c, x, w, b, activation):
@@ -184,10 +202,11 @@ def check_forward(y, c, x, w, b, activation):
     kh, kw, cin, _ = c["kernel"]
     if winograd_like(c):
         (top, _), (left, _) = resolve_padding("t", c["padding"], c["shape"][1:3], (3, 3), (1, 1), (1, 1))
-        wmag = winograd_magnitude(x64, w64, top, left, *want.shape[1:3])
-        if b is not None:
-            wmag = wmag + np.abs(b64)
-        assert_close(y, want, np.maximum((kh * kw * cin + 5) * mag, (cin + 16) * wmag), 0, "forward")
+        bound = (kh * kw * cin + 5) * mag
+        for m, (extra, _, _) in _WINOGRAD_TERMS.items():
+            wmag = winograd_magnitude(x64, w64, m, top, left, *want.shape[1:3])
+            bound = np.maximum(bound, (cin + extra) * (wmag if b is None else wmag + np.abs(b64)))
+        assert_close(y, want, bound, 0, "forward")
         return
     assert_close(y, want, mag, kh * kw * cin + 1, "forward")
 
@@ -203,12 +222,16 @@ def check_backward(dx, dw, db, c, x, w, dy):
         h, w_ = c["shape"][1:3]
         if dx is not None:
             rotated = np.abs(w64[::-1, ::-1].transpose(0, 1, 3, 2))
-            wmag = winograd_magnitude(dy64, rotated, 2 - top, 2 - left, h, w_)
-            assert_close(dx, rx, np.maximum((kh * kw * cout + 4) * mx, (cout + 15) * wmag), 0, "dx")
+            bound = (kh * kw * cout + 4) * mx
+            for m, (_, extra, _) in _WINOGRAD_TERMS.items():
+                bound = np.maximum(bound, (cout + extra) * winograd_magnitude(dy64, rotated, m, 2 - top, 2 - left, h, w_))
+            assert_close(dx, rx, bound, 0, "dx")
         if dw is not None:
-            tiles = n * -(-oh // 2) * -(-ow // 2)
-            wmag = winograd_filter_magnitude(x64, dy64, top, left)
-            assert_close(dw, rw, np.maximum((n * oh * ow + 4) * mw, (tiles + 16) * wmag), 0, "dw")
+            bound = (n * oh * ow + 4) * mw
+            for m, (_, _, extra) in _WINOGRAD_TERMS.items():
+                tiles = n * -(-oh // m) * -(-ow // m)
+                bound = np.maximum(bound, (tiles + extra) * winograd_filter_magnitude(x64, dy64, m, top, left))
+            assert_close(dw, rw, bound, 0, "dw")
         dx = dw = None
     if dx is not None:
         assert_close(dx, rx, mx, kh * kw * cout, "dx")

@@ -1,9 +1,18 @@
-// The Winograd F(2x2, 3x3) transform loops (see winograd_kernels.h). Included by conv_<isa>.cpp
-// inside an anonymous namespace within a namespace named for the ISA (after <cstdint> and
-// winograd_kernels.h), so each ISA compiles its own private copy (no std:: templates, no shared
-// inline functions: see gemm_kernels.h). Every loop runs across channels, L at a time, as plain
-// vector-extension arithmetic the compiler maps onto the file's ISA; a channel count that is not
-// a multiple of L ends in one partial vector.
+// The Winograd transform loops, F(2x2, 3x3) and F(4x4, 3x3) (see winograd_kernels.h). Included by
+// conv_<isa>.cpp inside an anonymous namespace within a namespace named for the ISA (after
+// <cstdint> and winograd_kernels.h), so each ISA compiles its own private copy (no std::
+// templates, no shared inline functions and only WinogradShape's fields, never member functions:
+// see gemm_kernels.h). Every loop runs across channels, L at a time, as plain vector-extension
+// arithmetic the compiler maps onto the file's ISA.
+//
+// The 1-D transforms, per tile size M (alpha = M + 2 points), as Lavin & Gray give them:
+//   M = 2  B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+//          G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]      A^T = [1 1 1 0; 0 1 -1 -1]
+//   M = 4  B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0;
+//                 0 4 0 -5 0 1]
+//          G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+//          A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+// Each 2-D transform X^T d X applies the 1-D one down the columns, then along the rows.
 
 namespace wg {
 
@@ -15,6 +24,7 @@ typedef float Vec __attribute__((vector_size(4 * L), aligned(4), may_alias));
 
 inline Vec load(const float* p) { return *reinterpret_cast<const Vec*>(p); }
 inline void store(float* p, Vec v) { *reinterpret_cast<Vec*>(p) = v; }
+inline Vec splat(float f) { return Vec{} + f; }
 
 // The first n (< L) floats at p, zeros beyond: the last, partial channel block. Kept out of
 // line so that the full-vector loops around it keep their values in registers.
@@ -47,41 +57,133 @@ inline Vec masked(Vec x, Vec mask) {
     return mask > zero ? x : zero;
 }
 
+// ---- the 1-D transforms ------------------------------------------------------------------------
+
+// out = B^T in (alpha values).
+inline void bt(const Vec (&d)[4], Vec (&t)[4]) {
+    t[0] = d[0] - d[2];
+    t[1] = d[1] + d[2];
+    t[2] = d[2] - d[1];
+    t[3] = d[1] - d[3];
+}
+
+inline void bt(const Vec (&d)[6], Vec (&t)[6]) {
+    const Vec four = splat(4.0f), five = splat(5.0f), two = splat(2.0f);
+    const Vec a = d[4] - four * d[2], b = d[3] - four * d[1];
+    const Vec c = d[4] - d[2], e = two * (d[3] - d[1]);
+    t[0] = four * d[0] - five * d[2] + d[4];
+    t[1] = a + b;
+    t[2] = a - b;
+    t[3] = c + e;
+    t[4] = c - e;
+    t[5] = four * d[1] - five * d[3] + d[5];
+}
+
+// out = A^T in (alpha values -> M).
+inline void at(const Vec (&m)[4], Vec (&y)[2]) {
+    y[0] = m[0] + m[1] + m[2];
+    y[1] = m[1] - m[2] - m[3];
+}
+
+inline void at(const Vec (&m)[6], Vec (&y)[4]) {
+    const Vec p = m[1] + m[2], q = m[1] - m[2], r = m[3] + m[4], s = m[3] - m[4];
+    y[0] = m[0] + p + r;
+    y[1] = q + splat(2.0f) * s;
+    y[2] = p + splat(4.0f) * r;
+    y[3] = q + splat(8.0f) * s + m[5];
+}
+
+// out = G in (3 values -> alpha).
+inline void gt(const Vec (&g)[3], Vec (&u)[4]) {
+    const Vec half = splat(0.5f);
+    u[0] = g[0];
+    u[1] = half * (g[0] + g[1] + g[2]);
+    u[2] = half * (g[0] - g[1] + g[2]);
+    u[3] = g[2];
+}
+
+inline void gt(const Vec (&g)[3], Vec (&u)[6]) {
+    const Vec sixth = splat(1.0f / 6.0f), quarter = splat(0.25f), half = splat(0.5f);
+    const Vec e = g[0] + g[2], f = quarter * g[0] + g[2], h = half * g[1];
+    u[0] = quarter * g[0];
+    u[1] = -sixth * (e + g[1]);
+    u[2] = -sixth * (e - g[1]);
+    u[3] = sixth * (f + h);
+    u[4] = sixth * (f - h);
+    u[5] = g[2];
+}
+
+// out = A in (M values -> alpha): the transform of a block of dy (the filter gradient).
+inline void a_of(const Vec (&g)[2], Vec (&u)[4]) {
+    u[0] = g[0];
+    u[1] = g[0] + g[1];
+    u[2] = g[0] - g[1];
+    u[3] = -g[1];
+}
+
+inline void a_of(const Vec (&g)[4], Vec (&u)[6]) {
+    const Vec e = g[0] + g[2], o = g[1] + g[3];
+    const Vec e2 = g[0] + splat(4.0f) * g[2], o2 = splat(2.0f) * g[1] + splat(8.0f) * g[3];
+    u[0] = g[0];
+    u[1] = e + o;
+    u[2] = e - o;
+    u[3] = e2 + o2;
+    u[4] = e2 - o2;
+    u[5] = g[3];
+}
+
+// out = G^T in (alpha values -> 3).
+inline void g_t(const Vec (&m)[4], Vec (&w)[3]) {
+    const Vec half = splat(0.5f), s = half * (m[1] + m[2]);
+    w[0] = m[0] + s;
+    w[1] = half * (m[1] - m[2]);
+    w[2] = s + m[3];
+}
+
+inline void g_t(const Vec (&m)[6], Vec (&w)[3]) {
+    const Vec sixth = splat(1.0f / 6.0f);
+    const Vec s12 = m[1] + m[2], d12 = m[2] - m[1], s34 = m[3] + m[4], d34 = m[3] - m[4];
+    w[0] = splat(0.25f) * m[0] - sixth * s12 + splat(1.0f / 24.0f) * s34;
+    w[1] = sixth * d12 + splat(1.0f / 12.0f) * d34;
+    w[2] = sixth * (s34 - s12) + m[5];
+}
+
+// ---- tiles -------------------------------------------------------------------------------------
+
 struct Tile {
     std::int64_t n, i, j;
 };
 
 Tile tile_of(const WinogradShape& s, std::int64_t t) {
-    const std::int64_t tw = s.tiles_w(), per_image = s.tiles_h() * tw, rem = t % per_image;
+    const std::int64_t tw = (s.ow + s.m - 1) / s.m, per_image = (s.oh + s.m - 1) / s.m * tw, rem = t % per_image;
     return {t / per_image, rem / tw, rem % tw};
 }
 
-// One channel block of one tile: V = B^T d B, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],
-// with d(a, b) the window's element (a, b) and point xi stored at v + xi * vs. Column transforms
-// first, so at most 16 + 4 vectors are live (registers on AVX-512).
-template <class Window>
+// One channel block of one tile: V = B^T d B with d(a, b) the window's element (a, b), point
+// a * alpha + b stored at v + (a * alpha + b) * vs.
+template <int M, class Window>
 inline void input_block(const Window& d, float* v, std::int64_t vs) {
-    Vec t[4][4];
-    for (int b = 0; b < 4; ++b) {
-        const Vec d0 = d(0, b), d1 = d(1, b), d2 = d(2, b), d3 = d(3, b);
-        t[0][b] = d0 - d2;
-        t[1][b] = d1 + d2;
-        t[2][b] = d2 - d1;
-        t[3][b] = d1 - d3;
+    constexpr int A = M + 2;
+    Vec t[A][A];
+    for (int b = 0; b < A; ++b) {
+        Vec col[A], out[A];
+        for (int a = 0; a < A; ++a) col[a] = d(a, b);
+        bt(col, out);
+        for (int a = 0; a < A; ++a) t[a][b] = out[a];
     }
-    for (int a = 0; a < 4; ++a) {
-        float* va = v + a * 4 * vs;
-        store(va, t[a][0] - t[a][2]);
-        store(va + vs, t[a][1] + t[a][2]);
-        store(va + 2 * vs, t[a][2] - t[a][1]);
-        store(va + 3 * vs, t[a][1] - t[a][3]);
+    for (int a = 0; a < A; ++a) {
+        Vec out[A];
+        bt(t[a], out);
+        for (int b = 0; b < A; ++b) store(v + (a * A + b) * vs, out[b]);
     }
 }
 
-// V is tile-major (a tile's 16 points are one contiguous run, written sequentially); its rows are
+// V is tile-major (a tile's points are one contiguous run, written sequentially); each point is
 // cp = C rounded up to L floats (zeros beyond C), so every channel block is whole.
+template <int M>
 void input(const WinogradShape& s, const float* x, const float* mask, std::int64_t t0, std::int64_t count,
            std::int64_t rows, float* v, std::int64_t ldv, float* scratch) {
+    constexpr int A = M + 2;
     const std::int64_t C = s.c, cp = (C + L - 1) / L * L, image = s.h * s.w * C, row_stride = s.w * C;
     const std::int64_t vs = cp;  // between transform points
     const Vec zero = {};
@@ -91,171 +193,164 @@ void input(const WinogradShape& s, const float* x, const float* mask, std::int64
         for (std::int64_t c = 0; c < cp; c += L) store(scratch + c, zero);
     for (std::int64_t r = 0; r < count; ++r) {
         const Tile tl = tile_of(s, t0 + r);
-        const std::int64_t ih0 = 2 * tl.i - s.pt, iw0 = 2 * tl.j - s.pl;
+        const std::int64_t ih0 = M * tl.i - s.pt, iw0 = M * tl.j - s.pl;
         float* vr = v + r * ldv;
-        if (whole && ih0 >= 0 && ih0 + 4 <= s.h && iw0 >= 0 && iw0 + 4 <= s.w) {  // inside x
+        if (whole && ih0 >= 0 && ih0 + A <= s.h && iw0 >= 0 && iw0 + A <= s.w) {  // inside x
             const float* src = x + tl.n * image + ih0 * row_stride + iw0 * C;
             if (mask) {
                 const float* msk = mask + (src - x);
                 for (std::int64_t c = 0; c < C; c += L) {
-                    const std::int64_t at = c;
-                    input_block([&](int a, int b) {
-                        const std::int64_t e = at + a * row_stride + b * C;
+                    const std::int64_t at0 = c;
+                    input_block<M>([&](int a, int b) {
+                        const std::int64_t e = at0 + a * row_stride + b * C;
                         return masked(load(src + e), load(msk + e));
                     }, vr + c, vs);
                 }
             } else {
                 for (std::int64_t c = 0; c < C; c += L) {
                     const float* sc = src + c;
-                    input_block([&](int a, int b) { return load(sc + a * row_stride + b * C); }, vr + c, vs);
+                    input_block<M>([&](int a, int b) { return load(sc + a * row_stride + b * C); }, vr + c, vs);
                 }
             }
             continue;
         }
         if (whole) {  // at an edge: each pixel from x or, outside it, from the zero block
-            const float* px[16];
-            const float* pm[16];
-            for (int a = 0; a < 4; ++a)
-                for (int b = 0; b < 4; ++b) {
+            const float* px[A * A];
+            const float* pm[A * A];
+            for (int a = 0; a < A; ++a)
+                for (int b = 0; b < A; ++b) {
                     const std::int64_t ih = ih0 + a, iw = iw0 + b;
                     const bool in = ih >= 0 && ih < s.h && iw >= 0 && iw < s.w;
-                    const std::int64_t at = tl.n * image + ih * row_stride + iw * C;
-                    px[a * 4 + b] = in ? x + at : zeros;
-                    pm[a * 4 + b] = in && mask ? mask + at : zeros;
+                    const std::int64_t e = tl.n * image + ih * row_stride + iw * C;
+                    px[a * A + b] = in ? x + e : zeros;
+                    pm[a * A + b] = in && mask ? mask + e : zeros;
                 }
             for (std::int64_t c = 0; c < C; c += L) {
                 if (mask)
-                    input_block([&](int a, int b) { return masked(load(px[a * 4 + b] + c), load(pm[a * 4 + b] + c)); },
-                                vr + c, vs);
+                    input_block<M>([&](int a, int b) { return masked(load(px[a * A + b] + c), load(pm[a * A + b] + c)); },
+                                   vr + c, vs);
                 else
-                    input_block([&](int a, int b) { return load(px[a * 4 + b] + c); }, vr + c, vs);
+                    input_block<M>([&](int a, int b) { return load(px[a * A + b] + c); }, vr + c, vs);
             }
             continue;
         }
-        // C is not whole vectors: a zero-padded (and masked) 4x4 x cp copy first.
-        for (int a = 0; a < 4; ++a)
-            for (int b = 0; b < 4; ++b) {
-                float* dst = scratch + (a * 4 + b) * cp;
+        // C is not whole vectors: a zero-padded (and masked) A x A x cp copy first.
+        for (int a = 0; a < A; ++a)
+            for (int b = 0; b < A; ++b) {
+                float* dst = scratch + (a * A + b) * cp;
                 const std::int64_t ih = ih0 + a, iw = iw0 + b;
                 if (ih < 0 || ih >= s.h || iw < 0 || iw >= s.w) {
                     for (std::int64_t c = 0; c < cp; c += L) store(dst + c, zero);
                     continue;
                 }
-                const std::int64_t at = tl.n * image + ih * row_stride + iw * C;
+                const std::int64_t e = tl.n * image + ih * row_stride + iw * C;
                 for (std::int64_t c = 0; c < cp; c += L) {
-                    const Vec d = load_n(x + at + c, C - c);
-                    store(dst + c, mask ? masked(d, load_n(mask + at + c, C - c)) : d);
+                    const Vec d = load_n(x + e + c, C - c);
+                    store(dst + c, mask ? masked(d, load_n(mask + e + c, C - c)) : d);
                 }
             }
         for (std::int64_t c = 0; c < cp; c += L) {
             const float* sc = scratch + c;
-            input_block([&](int a, int b) { return load(sc + (a * 4 + b) * cp); }, vr + c, vs);
+            input_block<M>([&](int a, int b) { return load(sc + (a * A + b) * cp); }, vr + c, vs);
         }
     }
     for (std::int64_t r = count; r < rows; ++r)
-        for (std::int64_t i = 0; i < 16 * cp; ++i) v[r * ldv + i] = 0.0f;
+        for (std::int64_t i = 0; i < A * A * cp; ++i) v[r * ldv + i] = 0.0f;
 }
 
-// ldm and ms are whole vectors (the GEMM's NR-padded rows), so M is read in whole vectors.
+// ms and ldm are whole vectors (the GEMM's NR-padded rows), so M is read in whole vectors.
+template <int M>
 void output(const WinogradShape& s, const float* m, std::int64_t ms, std::int64_t ldm, const float* bias, bool relu,
             std::int64_t t0, std::int64_t count, float* y) {
+    constexpr int A = M + 2;
     const std::int64_t O = s.o;
     const Vec zero = {};
     for (std::int64_t r = 0; r < count; ++r) {
         const Tile tl = tile_of(s, t0 + r);
-        const std::int64_t oh0 = 2 * tl.i, ow0 = 2 * tl.j;
-        const int hv = oh0 + 1 < s.oh ? 2 : 1, wv = ow0 + 1 < s.ow ? 2 : 1;  // pixels inside the output
+        const std::int64_t oh0 = M * tl.i, ow0 = M * tl.j;
+        const std::int64_t hv = s.oh - oh0 < M ? s.oh - oh0 : M, wv = s.ow - ow0 < M ? s.ow - ow0 : M;
         float* yt = y + ((tl.n * s.oh + oh0) * s.ow + ow0) * O;
         const float* mr = m + r * ldm;
         for (std::int64_t o = 0; o < O; o += L) {
             const std::int64_t n = O - o;
-            // Y = A^T M A, A^T = [1 1 1 0; 0 1 -1 -1]: columns first.
-            Vec q[2][4];
-            for (int b = 0; b < 4; ++b) {
-                const Vec m0 = load(mr + b * ms + o), m1 = load(mr + (4 + b) * ms + o);
-                const Vec m2 = load(mr + (8 + b) * ms + o), m3 = load(mr + (12 + b) * ms + o);
-                q[0][b] = m0 + m1 + m2;
-                q[1][b] = m1 - m2 - m3;
+            Vec q[M][A];  // A^T down the columns
+            for (int b = 0; b < A; ++b) {
+                Vec col[A], out[M];
+                for (int a = 0; a < A; ++a) col[a] = load(mr + (a * A + b) * ms + o);
+                at(col, out);
+                for (int a = 0; a < M; ++a) q[a][b] = out[a];
             }
             const Vec bv = bias ? load_n(bias + o, n) : zero;
-            Vec out[2][2] = {{q[0][0] + q[0][1] + q[0][2] + bv, q[0][1] - q[0][2] - q[0][3] + bv},
-                             {q[1][0] + q[1][1] + q[1][2] + bv, q[1][1] - q[1][2] - q[1][3] + bv}};
-            if (relu)
-                for (int a = 0; a < 2; ++a)
-                    for (int b = 0; b < 2; ++b)
-                        out[a][b] = out[a][b] < zero ? zero : out[a][b];  // NaN passes (NaN < 0 is false)
-            if (hv == 2 && wv == 2 && n >= L) {  // an interior tile, a whole vector
-                store(yt + o, out[0][0]);
-                store(yt + O + o, out[0][1]);
-                store(yt + s.ow * O + o, out[1][0]);
-                store(yt + (s.ow + 1) * O + o, out[1][1]);
-                continue;
+            for (int a = 0; a < hv; ++a) {
+                Vec out[M];
+                at(q[a], out);
+                for (int b = 0; b < M; ++b) {
+                    out[b] += bv;
+                    if (relu) out[b] = out[b] < zero ? zero : out[b];  // NaN passes (NaN < 0 is false)
+                }
+                float* row = yt + a * s.ow * O + o;
+                if (wv == M && n >= L) {
+                    for (int b = 0; b < M; ++b) store(row + b * O, out[b]);
+                } else {
+                    for (int b = 0; b < wv; ++b) store_n(row + b * O, out[b], n);
+                }
             }
-            for (int a = 0; a < hv; ++a)
-                for (int b = 0; b < wv; ++b) store_n(yt + (a * s.ow + b) * O + o, out[a][b], n);
         }
     }
 }
 
+template <int M>
 void grad(const WinogradShape& s, const float* dy, const float* y, std::int64_t t0, std::int64_t count,
           std::int64_t rows, std::int64_t nr, float* gy, std::int64_t gs, float* db) {
+    constexpr int A = M + 2;
     const std::int64_t O = s.o, op = (O + nr - 1) / nr * nr;
     const Vec zero = {};
     for (std::int64_t r = 0; r < count; ++r) {
         const Tile tl = tile_of(s, t0 + r);
-        const std::int64_t oh0 = 2 * tl.i, ow0 = 2 * tl.j;
-        const int hv = oh0 + 1 < s.oh ? 2 : 1, wv = ow0 + 1 < s.ow ? 2 : 1;
-        const std::int64_t at = ((tl.n * s.oh + oh0) * s.ow + ow0) * O;
+        const std::int64_t oh0 = M * tl.i, ow0 = M * tl.j;
+        const std::int64_t hv = s.oh - oh0 < M ? s.oh - oh0 : M, wv = s.ow - ow0 < M ? s.ow - ow0 : M;
+        const std::int64_t at0 = ((tl.n * s.oh + oh0) * s.ow + ow0) * O;
         for (std::int64_t o = 0; o < op; o += L) {
             const std::int64_t n = O - o;
-            Vec g[2][2] = {{zero, zero}, {zero, zero}};
-            if (hv == 2 && wv == 2 && n >= L) {  // an interior tile, a whole vector
-                const float* d = dy + at + o;
-                g[0][0] = load(d);
-                g[0][1] = load(d + O);
-                g[1][0] = load(d + s.ow * O);
-                g[1][1] = load(d + (s.ow + 1) * O);
-                if (y) {
-                    const float* m = y + at + o;
-                    g[0][0] = masked(g[0][0], load(m));
-                    g[0][1] = masked(g[0][1], load(m + O));
-                    g[1][0] = masked(g[1][0], load(m + s.ow * O));
-                    g[1][1] = masked(g[1][1], load(m + (s.ow + 1) * O));
-                }
-            } else if (n > 0) {
-                for (int a = 0; a < hv; ++a)
-                    for (int b = 0; b < wv; ++b) {
-                        const std::int64_t e = at + (a * s.ow + b) * O + o;
-                        g[a][b] = y ? masked(load_n(dy + e, n), load_n(y + e, n)) : load_n(dy + e, n);
+            Vec g[M][M];
+            Vec sum = zero;
+            for (int a = 0; a < M; ++a)
+                for (int b = 0; b < M; ++b) {
+                    Vec d = zero;
+                    if (a < hv && b < wv && n > 0) {
+                        const std::int64_t e = at0 + (a * s.ow + b) * O + o;
+                        d = load_n(dy + e, n);
+                        if (y) d = masked(d, load_n(y + e, n));
                     }
-            }
-            if (db && n > 0) store_n(db + o, load_n(db + o, n) + g[0][0] + g[0][1] + g[1][0] + g[1][1], n);
-            // A g A^T, A = [1 0; 1 1; 1 -1; 0 -1].
-            Vec u[4][2];
-            for (int b = 0; b < 2; ++b) {
-                u[0][b] = g[0][b];
-                u[1][b] = g[0][b] + g[1][b];
-                u[2][b] = g[0][b] - g[1][b];
-                u[3][b] = -g[1][b];
+                    g[a][b] = d;
+                    sum += d;
+                }
+            if (db && n > 0) store_n(db + o, load_n(db + o, n) + sum, n);
+            Vec u[A][M];  // A g down the columns, then along the rows
+            for (int b = 0; b < M; ++b) {
+                Vec col[M], out[A];
+                for (int a = 0; a < M; ++a) col[a] = g[a][b];
+                a_of(col, out);
+                for (int a = 0; a < A; ++a) u[a][b] = out[a];
             }
             float* dst = gy + (o / nr) * rows * nr + r * nr + o % nr;
-            for (int a = 0; a < 4; ++a) {
-                store(dst + (a * 4 + 0) * gs, u[a][0]);
-                store(dst + (a * 4 + 1) * gs, u[a][0] + u[a][1]);
-                store(dst + (a * 4 + 2) * gs, u[a][0] - u[a][1]);
-                store(dst + (a * 4 + 3) * gs, -u[a][1]);
+            for (int a = 0; a < A; ++a) {
+                Vec out[A];
+                a_of(u[a], out);
+                for (int b = 0; b < A; ++b) store(dst + (a * A + b) * gs, out[b]);
             }
         }
     }
     for (std::int64_t r = count; r < rows; ++r)
-        for (int xi = 0; xi < 16; ++xi)
+        for (int xi = 0; xi < A * A; ++xi)
             for (std::int64_t o = 0; o < op; ++o) gy[xi * gs + (o / nr) * rows * nr + r * nr + o % nr] = 0.0f;
 }
 
+template <int M>
 void filter(const float* w, std::int64_t ts, std::int64_t ks, std::int64_t os, std::int64_t kin, std::int64_t kout,
             std::int64_t nr, float* u, std::int64_t us) {
+    constexpr int A = M + 2;
     const std::int64_t op = (kout + nr - 1) / nr * nr;
-    const Vec half = Vec{} + 0.5f;
     for (std::int64_t k = 0; k < kin; ++k)
         for (std::int64_t o = 0; o < op; o += L) {
             const std::int64_t n = kout - o;
@@ -271,55 +366,58 @@ void filter(const float* w, std::int64_t ts, std::int64_t ks, std::int64_t os, s
                         g[a][b] = v;
                     }
                 }
-            // U = G g G^T, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
-            Vec r[4][3];
+            Vec r[A][3];  // G g down the columns, then along the rows
             for (int b = 0; b < 3; ++b) {
-                r[0][b] = g[0][b];
-                r[1][b] = half * (g[0][b] + g[1][b] + g[2][b]);
-                r[2][b] = half * (g[0][b] - g[1][b] + g[2][b]);
-                r[3][b] = g[2][b];
+                const Vec col[3] = {g[0][b], g[1][b], g[2][b]};
+                Vec out[A];
+                gt(col, out);
+                for (int a = 0; a < A; ++a) r[a][b] = out[a];
             }
             float* dst = u + (o / nr) * kin * nr + k * nr + o % nr;
-            for (int a = 0; a < 4; ++a) {
-                store(dst + (a * 4 + 0) * us, r[a][0]);
-                store(dst + (a * 4 + 1) * us, half * (r[a][0] + r[a][1] + r[a][2]));
-                store(dst + (a * 4 + 2) * us, half * (r[a][0] - r[a][1] + r[a][2]));
-                store(dst + (a * 4 + 3) * us, r[a][2]);
+            for (int a = 0; a < A; ++a) {
+                Vec out[A];
+                gt(r[a], out);
+                for (int b = 0; b < A; ++b) store(dst + (a * A + b) * us, out[b]);
             }
         }
 }
 
+template <int M>
 void filter_output(const float* m, std::int64_t ms, std::int64_t ldm, std::int64_t c, std::int64_t o, float* dw) {
-    const Vec half = Vec{} + 0.5f;
+    constexpr int A = M + 2;
     for (std::int64_t k = 0; k < c; ++k)
         for (std::int64_t j = 0; j < o; j += L) {
             const std::int64_t n = o - j;
-            Vec mv[4][4];
-            for (int a = 0; a < 4; ++a)
-                for (int b = 0; b < 4; ++b) mv[a][b] = load(m + (a * 4 + b) * ms + k * ldm + j);
-            // dw = G^T M G.
-            Vec q[3][4];
-            for (int b = 0; b < 4; ++b) {
-                q[0][b] = mv[0][b] + half * (mv[1][b] + mv[2][b]);
-                q[1][b] = half * (mv[1][b] - mv[2][b]);
-                q[2][b] = half * (mv[1][b] + mv[2][b]) + mv[3][b];
+            Vec q[3][A];  // G^T down the columns, then along the rows
+            for (int b = 0; b < A; ++b) {
+                Vec col[A], out[3];
+                for (int a = 0; a < A; ++a) col[a] = load(m + (a * A + b) * ms + k * ldm + j);
+                g_t(col, out);
+                for (int a = 0; a < 3; ++a) q[a][b] = out[a];
             }
             for (int a = 0; a < 3; ++a) {
-                float* dst = dw + (a * 3 * c + k) * o + j;
-                store_n(dst, q[a][0] + half * (q[a][1] + q[a][2]), n);
-                store_n(dst + c * o, half * (q[a][1] - q[a][2]), n);
-                store_n(dst + 2 * c * o, half * (q[a][1] + q[a][2]) + q[a][3], n);
+                Vec out[3];
+                g_t(q[a], out);
+                for (int b = 0; b < 3; ++b) store_n(dw + ((a * 3 + b) * c + k) * o + j, out[b], n);
             }
         }
+}
+
+template <int M>
+fastnn::cpu::WinogradTransforms transforms() {
+    fastnn::cpu::WinogradTransforms t{};
+    t.input = input<M>;
+    t.output = output<M>;
+    t.grad = grad<M>;
+    t.filter = filter<M>;
+    t.filter_output = filter_output<M>;
+    return t;
 }
 
 fastnn::cpu::WinogradTable make_table() {
     fastnn::cpu::WinogradTable table{};
-    table.input = input;
-    table.output = output;
-    table.grad = grad;
-    table.filter = filter;
-    table.filter_output = filter_output;
+    table.f2 = transforms<2>();
+    table.f4 = transforms<4>();
     return table;
 }
 
