@@ -669,7 +669,10 @@ def conv_document(data: dict, by_threads) -> list[str]:
 
 # --------------------------------------------------------------------------- GPU items
 
-GPU_SYSTEMS = ("fastnn", "cublas", "torch")
+GPU_SYSTEMS = ("fastnn", "cublas", "torch", "fastnn_tf32", "torch_tf32", "fastnn_bf16", "torch_bf16")
+# (numerator, denominator) of the GPU GEMM table's ratio columns, where both ran.
+GPU_RATIOS = (("fastnn", "cublas"), ("fastnn", "torch"), ("fastnn_tf32", "torch_tf32"),
+              ("fastnn_bf16", "torch_bf16"))
 GPU_VARIANT_LABELS = dict(VARIANT_LABELS)
 
 
@@ -783,8 +786,11 @@ GPU_METHOD = (
     "median over repetitions with the min–max in brackets. Ratios are taken per repetition "
     "between systems that ran back to back, then summarised the same way. \"by events\" is "
     "the same ratio from a CUDA-event timing of one batch of back-to-back calls per "
-    "measurement (a cross-check). All systems compute in float32 (no TF32) into preallocated "
-    "outputs; transposed operands are read in place. `m×k×n` is the GEMM actually run.")
+    "measurement (a cross-check). fastnn, cublas and torch compute in float32 (no TF32); the "
+    "*_tf32 / *_bf16 columns use the tensor cores (fastnn through set_matmul_precision('high' / "
+    "'medium') on the same float32 arrays; torch with allow_tf32, and on bfloat16 copies of the "
+    "operands for torch_bf16). Outputs are preallocated; transposed operands are read in place. "
+    "`m×k×n` is the GEMM actually run.")
 
 
 def _geomean(values):
@@ -795,12 +801,11 @@ def _geomean(values):
 
 
 def gpu_table(rows: OrderedDict, systems_present: list[str]) -> list[str]:
-    have_fastnn = "fastnn" in systems_present
-    ratio_cols = [den for den in ("cublas", "torch") if have_fastnn and den in systems_present]
+    ratio_cols = [(num, den) for num, den in GPU_RATIOS if num in systems_present and den in systems_present]
     has_events = any(row["event_gflops"].get("fastnn") for row in rows.values())
     head = ["case", "variant", "m×k×n"] + [f"{s} TFLOP/s" for s in systems_present]
-    head += [f"fastnn/{den}" for den in ratio_cols]
-    event_col = has_events and "cublas" in ratio_cols
+    head += [f"{num}/{den}" for num, den in ratio_cols]
+    event_col = has_events and ("fastnn", "cublas") in ratio_cols
     if event_col:
         head.append("fastnn/cublas by events")
     out = ["| " + " | ".join(head) + " |",
@@ -812,10 +817,10 @@ def gpu_table(rows: OrderedDict, systems_present: list[str]) -> list[str]:
                  gemm_label(info)]
         cells += [fmt_tflops(spread(list(row["gflops"].get(s, {}).values())))
                   for s in systems_present]
-        for den in ratio_cols:
-            r = spread(ratios(row, "fastnn", den))
+        for num, den in ratio_cols:
+            r = spread(ratios(row, num, den))
             cells.append(fmt_ratio(r))
-            if r is not None and den == "cublas":
+            if r is not None and (num, den) == ("fastnn", "cublas"):
                 group = "square" if str(info.get("kind")) == "gpu-square" else "dense"
                 medians[group].append(r[0])
         if event_col:

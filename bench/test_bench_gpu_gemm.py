@@ -14,7 +14,16 @@ preallocated output of its own (so no system times an allocation):
   views (cuBLAS receives its transpose flags, nothing is copied);
 * **torch**: ``torch.mm(op(a), op(b), out=...)`` on zero-copy torch views of the same CuPy
   arrays, ``.t()`` for transposes. ``torch.backends.cuda.matmul.allow_tf32`` is forced False
-  (and CuPy runs without ``CUPY_TF32``), so every system computes in plain float32.
+  (and CuPy runs without ``CUPY_TF32``), so these three systems compute in plain float32.
+
+Tensor-core systems, on the square cases only (issue 6's TF32 / BF16 targets):
+
+* **fastnn_tf32** / **fastnn_bf16**: ``fastnn.matmul`` on the same float32 arrays under
+  ``fastnn.set_matmul_precision("high")`` / ``("medium")`` (reset to "highest" afterwards);
+* **torch_tf32**: ``torch.mm`` on the float32 views with ``allow_tf32 = True`` (cuBLAS TF32);
+* **torch_bf16**: ``torch.mm`` on bfloat16 copies of the operands into a bfloat16 output
+  (cuBLAS BF16, float32 accumulation): what a BF16 user of cuBLAS runs. fastnn_bf16 reads float32
+  and rounds while loading, so it moves twice the bytes.
 
 Cases, as the CPU suite defines them (its ``GemmCase``): square n x n x n for n = 512 ... 8192,
 and the Dense-layer shapes (batch, in, out) = (128,784,256), (128,256,128), (128,128,10),
@@ -87,13 +96,18 @@ torch = bench_conf.torch
 
 SQUARE_SIZES = (512, 1024, 2048, 4096, 8192)
 NETWORK_SHAPES = ((128, 784, 256), (128, 256, 128), (128, 128, 10), (1024, 784, 256))
-GPU_SYSTEMS = ("fastnn", "cublas", "torch")
+GPU_SYSTEMS = ("fastnn", "cublas", "torch", "fastnn_tf32", "torch_tf32", "fastnn_bf16", "torch_bf16")
+TENSOR_CORE_SYSTEMS = GPU_SYSTEMS[3:]
+_PRECISION = {"fastnn_tf32": "high", "fastnn_bf16": "medium"}  # fastnn.set_matmul_precision
 
 TARGET_S = float(os.environ.get("BENCH_GPU_TARGET_S", "0.1"))
 _MIN_ROUND_S = 5e-3   # a round (iterations calls + one synchronize) lasts at least this long
 _MAX_ITERATIONS = 5000
 _MAX_ROUNDS = 100
 _TOLERANCE = 1e-4     # relative Frobenius error against the float64 product
+# TF32 products carry ~2^-11 relative error per operand, BF16 ~2^-8: a random-sign sum of them
+# lands near 3e-4 / 3e-3 in relative Frobenius norm.
+_TOLERANCE_TC = {"fastnn_tf32": 2e-3, "torch_tf32": 2e-3, "fastnn_bf16": 1.5e-2, "torch_bf16": 1.5e-2}
 
 
 def gpu_cases() -> list[GemmCase]:
@@ -114,7 +128,11 @@ def gpu_systems() -> list[str]:
 
 
 def system_unavailable(system: str) -> str | None:
-    if system == "torch":
+    if system in TENSOR_CORE_SYSTEMS:
+        major = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id).get("major", 0)
+        if major < 8:
+            return "no TF32 / BF16 tensor cores below compute capability 8.0"
+    if system.startswith("torch"):
         if torch is None:
             return "torch not installed"
         if not torch.cuda.is_available():
@@ -168,6 +186,8 @@ def pytest_generate_tests(metafunc):
     params = []
     for rep, case in outer:
         for system in gpu_systems():
+            if system in TENSOR_CORE_SYSTEMS and case.kind != "gpu-square":
+                continue
             why = system_unavailable(system)
             marks = [pytest.mark.skip(reason=why)] if why else []
             params.append(pytest.param((case.id, rep, system), marks=marks,
@@ -211,21 +231,32 @@ def make_call(system: str, case: GemmCase, a, b, out):
         return partial(fastnn.matmul, a, b, transpose_a=ta, transpose_b=tb, out=out)
     if system == "cublas":
         return partial(cp.matmul, a.T if ta else a, b.T if tb else b, out=out)
-    if system == "torch":
+    if system in ("fastnn_tf32", "fastnn_bf16"):
+        return partial(fastnn.matmul, a, b, transpose_a=ta, transpose_b=tb, out=out)
+    if system in ("torch", "torch_tf32"):
         at, bt, ot = (torch.as_tensor(x, device="cuda") for x in (a, b, out))  # zero-copy
         assert ot.data_ptr() == out.data.ptr, "torch.as_tensor copied the output buffer"
         return partial(torch.mm, at.t() if ta else at, bt.t() if tb else bt, out=ot)
+    if system == "torch_bf16":
+        at, bt = (torch.as_tensor(x, device="cuda").to(torch.bfloat16) for x in (a, b))
+        ot = torch.empty(tuple(out.shape), dtype=torch.bfloat16, device="cuda")
+
+        def call():
+            torch.mm(at.t() if ta else at, bt.t() if tb else bt, out=ot)
+        call.result = ot  # the bfloat16 output, checked in float32 by the caller
+        return call
     raise ValueError(system)
 
 
 def check_result(system: str, case: GemmCase, out, expected) -> None:
+    limit = _TOLERANCE_TC.get(system, _TOLERANCE)
     assert out.shape == expected.shape, f"{system} {case.id}: shape {out.shape} != {expected.shape}"
     assert out.dtype == cp.float32, f"{system} {case.id}: dtype {out.dtype} != float32"
     finite = bool(cp.isfinite(out).all())
     assert finite, f"{system} {case.id}: non-finite values (elements not written?)"
     err = float(cp.linalg.norm(out.astype(cp.float64) - expected) / cp.linalg.norm(expected))
-    assert err < _TOLERANCE, (f"{system} {case.id}: relative Frobenius error {err:.3g} "
-                              f"vs the float64 product (limit {_TOLERANCE})")
+    assert err < limit, (f"{system} {case.id}: relative Frobenius error {err:.3g} "
+                         f"vs the float64 product (limit {limit})")
 
 
 # --------------------------------------------------------------------------- timing
@@ -245,7 +276,7 @@ def event_seconds(call, n: int, system: str) -> tuple[float, float]:
     """(GPU seconds per call between two CUDA events, host seconds per call including the
     final synchronize) for ``n`` back-to-back calls."""
     cp.cuda.runtime.deviceSynchronize()
-    if system == "torch":
+    if system.startswith("torch"):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     else:
         start, end = cp.cuda.Event(), cp.cuda.Event()
@@ -256,7 +287,7 @@ def event_seconds(call, n: int, system: str) -> tuple[float, float]:
     end.record()
     end.synchronize()
     host = time.perf_counter() - t0
-    ms = start.elapsed_time(end) if system == "torch" else cp.cuda.get_elapsed_time(start, end)
+    ms = start.elapsed_time(end) if system.startswith("torch") else cp.cuda.get_elapsed_time(start, end)
     return ms / 1e3 / n, host / n
 
 
@@ -273,9 +304,21 @@ def plan(est: float) -> tuple[int, int]:
 def test_gpu_gemm(benchmark, gpu_gemm_item):
     case_id, rep, system = gpu_gemm_item
     case = CASES[case_id]
-    if system == "torch":
-        torch.backends.cuda.matmul.allow_tf32 = False  # plain float32, like the others
-        torch.set_float32_matmul_precision("highest")
+    if system.startswith("torch"):
+        tf32 = system == "torch_tf32"  # plain float32 otherwise, like the others
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.set_float32_matmul_precision("high" if tf32 else "highest")
+    fastnn.set_matmul_precision(_PRECISION.get(system, "highest"))
+    try:
+        _measure(benchmark, case, rep, system)
+    finally:
+        fastnn.set_matmul_precision("highest")
+        if torch is not None:
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.set_float32_matmul_precision("highest")
+
+
+def _measure(benchmark, case, rep, system):
     inputs = case_inputs(case)
     a, b = inputs["a"], inputs["b"]
     out = cp.empty((case.m, case.n), dtype=cp.float32)
@@ -286,7 +329,8 @@ def test_gpu_gemm(benchmark, gpu_gemm_item):
         out.fill(cp.nan)
         call()
         cp.cuda.runtime.deviceSynchronize()
-        check_result(system, case, out, expected_product(case, inputs))
+        got = cp.asarray(call.result.float()) if system == "torch_bf16" else out
+        check_result(system, case, got, expected_product(case, inputs))
 
     # size the measurement: one call, then a batch lasting ~5 ms (both event-timed)
     one_gpu, one_host = event_seconds(call, 1, system)

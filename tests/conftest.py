@@ -12,11 +12,12 @@ AVAILABLE_ISAS = _ORDER[: _ORDER.index(_C.best_cpu_isa()) + 1]
 
 @pytest.fixture(autouse=True)
 def _restore_runtime_settings():
-    """Tests may change threads or ISA; put them back afterwards."""
-    threads, isa = fastnn.get_num_threads(), _C.cpu_isa()
+    """Tests may change threads, ISA or matmul precision; put them back afterwards."""
+    threads, isa, precision = fastnn.get_num_threads(), _C.cpu_isa(), fastnn.get_matmul_precision()
     yield
     fastnn.set_num_threads(threads)
     _C.set_cpu_isa(isa)
+    fastnn.set_matmul_precision(precision)
 
 
 @pytest.fixture

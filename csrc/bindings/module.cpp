@@ -110,6 +110,7 @@ void gemm_binding(const py::handle& a_obj, const py::handle& b_obj, const py::ha
     g.c = c.ptr<float>();
     g.ldc = leading_dim(c);
     g.activation = static_cast<Activation>(activation);
+    g.precision = matmul_precision();
     if (!bias_obj.is_none()) {
         const View bias = to_view(op, "bias", bias_obj);
         check_dtype(op, "bias", bias, DType::float32);
@@ -562,6 +563,16 @@ PYBIND11_MODULE(_C, m) {
     m.def("grad_sum_squares", &grad_sum_squares_binding, py::arg("grads"), py::arg("stream") = 0,
           "Sum of squares of every gradient, accumulated in double (global-norm clipping).");
 
+    m.def(
+        "set_matmul_precision",
+        [](int p) {
+            if (p < 0 || p > 2)
+                throw ValueError(message("set_matmul_precision: unknown precision code ", p,
+                                         " (expected 0 = highest, 1 = high, 2 = medium)"));
+            set_matmul_precision(static_cast<MatmulPrecision>(p));
+        },
+        py::arg("code"), "The float32 GEMM precision code: 0 highest (float32), 1 high (TF32), 2 medium (BF16).");
+    m.def("get_matmul_precision", [] { return static_cast<int>(matmul_precision()); });
     m.def("set_num_threads", &fastnn::set_num_threads, py::arg("n"));
     m.def("get_num_threads", &fastnn::num_threads);
     m.def("available_cpus", &fastnn::available_cpus, "CPUs this process may run on (its affinity mask).");

@@ -2,6 +2,9 @@
 //
 //   C = alpha * op(A) @ op(B) + beta * C   [+ bias row vector] [relu]
 //
+// This file is the float32 SIMT kernel; set_matmul_precision("high" / "medium") sends the work
+// to the tensor-core kernel of gemm_tensor_core.cu instead.
+//
 // One templated kernel, two tile configurations:
 //   large: 128 x 128 block tile, BK = 8,  8 x 8 micro-tile per thread, 256 threads
 //   small:  64 x  64 block tile, BK = 16, 4 x 4 micro-tile per thread, 256 threads
@@ -37,6 +40,7 @@
 #include "fastnn/cuda_runtime.h"
 #include "fastnn/errors.h"
 #include "fastnn/gemm.h"
+#include "gemm_tensor_core.cuh"
 
 namespace fastnn::cuda {
 namespace {
@@ -370,6 +374,12 @@ void dispatch(const GemmArgs& g, const EpilogueArgs& ep, bool va, bool vb, cudaS
 void gemm(const GemmArgs& args, std::uintptr_t stream) {
     if (args.m <= 0 || args.n <= 0) return;  // nothing to write
     const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
+    // TF32 / BF16 on the tensor cores where the device has them (else float32, as PyTorch does).
+    if (args.precision != MatmulPrecision::highest && args.k > 0 && tensor_core_gemm_available()) {
+        tensor_core_gemm(args, s);
+        check_cuda(cudaGetLastError());
+        return;
+    }
 
     EpilogueArgs ep;
     ep.alpha = args.alpha;

@@ -46,21 +46,45 @@ std::string device_name() {
     return std::string(prop.name);
 }
 
-int sm_count(const char* op) {
-    constexpr int kMaxDevices = 64;
-    static std::atomic<int> cache[kMaxDevices] = {};  // 0 = not yet queried
+namespace {
+
+constexpr int kMaxDevices = 64;
+
+// An attribute of the current device, read once per device (0 = not yet queried) and at least 1.
+template <typename Read>
+int cached_attribute(std::atomic<int> (&cache)[kMaxDevices], const char* op, const Read& read) {
     int dev = 0;
     check(cudaGetDevice(&dev), op);
     const bool cached = dev >= 0 && dev < kMaxDevices;
     if (cached) {
-        const int sms = cache[dev].load(std::memory_order_relaxed);
-        if (sms > 0) return sms;
+        const int value = cache[dev].load(std::memory_order_relaxed);
+        if (value > 0) return value;
     }
-    int sms = 0;
-    check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), op);
-    if (sms <= 0) sms = 1;
-    if (cached) cache[dev].store(sms, std::memory_order_relaxed);
-    return sms;
+    int value = read(dev);
+    if (value <= 0) value = 1;
+    if (cached) cache[dev].store(value, std::memory_order_relaxed);
+    return value;
+}
+
+}  // namespace
+
+int sm_count(const char* op) {
+    static std::atomic<int> cache[kMaxDevices] = {};
+    return cached_attribute(cache, op, [op](int dev) {
+        int sms = 0;
+        check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), op);
+        return sms;
+    });
+}
+
+int compute_capability(const char* op) {
+    static std::atomic<int> cache[kMaxDevices] = {};
+    return cached_attribute(cache, op, [op](int dev) {
+        int major = 0, minor = 0;
+        check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev), op);
+        check(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev), op);
+        return major * 10 + minor;
+    });
 }
 
 void check(int err, const char* op) {

@@ -17,6 +17,10 @@ std::string device_name();
 // Throws like check() when the device cannot be queried.
 int sm_count(const char* op);
 
+// Compute capability of the current device as major * 10 + minor (90 for Hopper), cached per
+// device. Throws like check() when the device cannot be queried.
+int compute_capability(const char* op);
+
 // Throws fastnn::RuntimeError("<op>: CUDA error: <cudaGetErrorString>") when
 // err != cudaSuccess. err is a cudaError_t passed as int.
 void check(int err, const char* op);

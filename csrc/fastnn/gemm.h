@@ -16,6 +16,16 @@ namespace fastnn {
 
 enum class Activation : int { none = 0, relu = 1 };
 
+// How float32 products may be computed (fastnn.set_matmul_precision, as PyTorch's
+// set_float32_matmul_precision): highest = float32; high = TF32 tensor cores; medium = BF16
+// tensor cores; float32 accumulation in every case. Only CUDA GEMMs on compute capability 8.0+
+// honour high / medium; the CPU and older GPUs always compute in float32.
+enum class MatmulPrecision : int { highest = 0, high = 1, medium = 2 };
+
+// The process-wide setting (default highest) that the GEMM bindings copy into GemmArgs.
+MatmulPrecision matmul_precision();
+void set_matmul_precision(MatmulPrecision p);
+
 struct GemmArgs {
     bool trans_a = false;
     bool trans_b = false;
@@ -33,6 +43,8 @@ struct GemmArgs {
     // CPU only: the most threads this call may use; 0 = num_threads(). Callers
     // that already run one GEMM per thread (the conv kernels) pass 1.
     int max_threads = 0;
+    // CUDA only (see MatmulPrecision).
+    MatmulPrecision precision = MatmulPrecision::highest;
 };
 
 namespace cpu {

@@ -45,6 +45,27 @@ def get_num_threads() -> int:
     return _C.get_num_threads()
 
 
+_MATMUL_PRECISIONS = ("highest", "high", "medium")
+
+
+def set_matmul_precision(precision: str) -> None:
+    """How float32 matrix products may be computed, as PyTorch's
+    ``torch.set_float32_matmul_precision``: ``"highest"`` (the default) multiplies in float32;
+    ``"high"`` lets CUDA GEMMs use TF32 tensor cores (10-bit mantissa products), ``"medium"``
+    BF16 ones (7-bit); sums are float32 in every case. It applies to the GEMMs (``matmul``,
+    ``gemm``, Dense layers) on GPUs of compute capability 8.0 and up; the CPU, convolutions and
+    older GPUs always compute in float32."""
+    if not isinstance(precision, str) or precision not in _MATMUL_PRECISIONS:
+        raise ValueError(f"set_matmul_precision: precision must be 'highest', 'high' or 'medium', "
+                         f"got {precision!r}")
+    _C.set_matmul_precision(_MATMUL_PRECISIONS.index(precision))
+
+
+def get_matmul_precision() -> str:
+    """The setting of :func:`set_matmul_precision` (``"highest"``, ``"high"`` or ``"medium"``)."""
+    return _MATMUL_PRECISIONS[_C.get_matmul_precision()]
+
+
 __all__ = [
     "__version__",
     "Parameter",
@@ -75,8 +96,10 @@ __all__ = [
     "cuda_available",
     "gemm",
     "grad_global_norm",
+    "get_matmul_precision",
     "get_num_threads",
     "info",
+    "set_matmul_precision",
     "log_softmax",
     "matmul",
     "optimizer_step",

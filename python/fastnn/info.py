@@ -25,4 +25,5 @@ def info() -> str:
         lines.append("cuda: not compiled in")
     usable, why = cuda_status()
     lines.append(f"gpu: {'usable, ' if usable else 'not usable: '}{why}")
+    lines.append(f"float32 matmul precision: {('highest', 'high', 'medium')[_C.get_matmul_precision()]}")
     return "\n".join(lines)
