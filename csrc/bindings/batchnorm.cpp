@@ -125,12 +125,7 @@ void train_forward(const py::handle& x_obj, const py::handle& gamma, const py::h
         cpu::batchnorm_train_forward(a);
         return;
     }
-#ifdef FASTNN_WITH_CUDA
-    cuda::batchnorm_train_forward(a, stream);
-#else
-    (void)stream;
-    no_cuda(op);
-#endif
+    FASTNN_CUDA_ONLY(op, stream, cuda::batchnorm_train_forward(a, stream));
 }
 
 void infer_forward(const py::handle& x_obj, const py::handle& gamma, const py::handle& beta, const py::handle& mean,
@@ -159,12 +154,7 @@ void infer_forward(const py::handle& x_obj, const py::handle& gamma, const py::h
         cpu::batchnorm_infer_forward(a);
         return;
     }
-#ifdef FASTNN_WITH_CUDA
-    cuda::batchnorm_infer_forward(a, stream);
-#else
-    (void)stream;
-    no_cuda(op);
-#endif
+    FASTNN_CUDA_ONLY(op, stream, cuda::batchnorm_infer_forward(a, stream));
 }
 
 void backward(const py::handle& x_obj, const py::handle& dy, const py::handle& mean, const py::handle& invstd,
@@ -192,12 +182,7 @@ void backward(const py::handle& x_obj, const py::handle& dy, const py::handle& m
         cpu::batchnorm_backward(a);
         return;
     }
-#ifdef FASTNN_WITH_CUDA
-    cuda::batchnorm_backward(a, stream);
-#else
-    (void)stream;
-    no_cuda(op);
-#endif
+    FASTNN_CUDA_ONLY(op, stream, cuda::batchnorm_backward(a, stream));
 }
 
 }  // namespace

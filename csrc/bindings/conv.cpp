@@ -118,12 +118,7 @@ void forward_binding(const py::handle& x_obj, const py::handle& w_obj, const py:
         cpu::conv2d_forward(g, x.ptr<const float>(), w.ptr<const float>(), bias, act, y.ptr<float>());
         return;
     }
-#ifdef FASTNN_WITH_CUDA
-    cuda::conv2d_forward(g, x.ptr<const float>(), w.ptr<const float>(), bias, act, y.ptr<float>(), stream);
-#else
-    (void)stream;
-    no_cuda(op);
-#endif
+    FASTNN_CUDA_ONLY(op, stream, cuda::conv2d_forward(g, x.ptr<const float>(), w.ptr<const float>(), bias, act, y.ptr<float>(), stream));
 }
 
 void backward_data_binding(const py::handle& dy_obj, const py::handle& w_obj, const py::handle& dx_obj,
@@ -147,12 +142,7 @@ void backward_data_binding(const py::handle& dy_obj, const py::handle& w_obj, co
         cpu::conv2d_backward_data(g, dy.ptr<const float>(), w.ptr<const float>(), dx.ptr<float>());
         return;
     }
-#ifdef FASTNN_WITH_CUDA
-    cuda::conv2d_backward_data(g, dy.ptr<const float>(), w.ptr<const float>(), dx.ptr<float>(), stream);
-#else
-    (void)stream;
-    no_cuda(op);
-#endif
+    FASTNN_CUDA_ONLY(op, stream, cuda::conv2d_backward_data(g, dy.ptr<const float>(), w.ptr<const float>(), dx.ptr<float>(), stream));
 }
 
 void backward_filter_binding(const py::handle& x_obj, const py::handle& dy_obj, const py::handle& dw_obj,
@@ -176,12 +166,7 @@ void backward_filter_binding(const py::handle& x_obj, const py::handle& dy_obj, 
         cpu::conv2d_backward_filter(g, x.ptr<const float>(), dy.ptr<const float>(), dw.ptr<float>());
         return;
     }
-#ifdef FASTNN_WITH_CUDA
-    cuda::conv2d_backward_filter(g, x.ptr<const float>(), dy.ptr<const float>(), dw.ptr<float>(), stream);
-#else
-    (void)stream;
-    no_cuda(op);
-#endif
+    FASTNN_CUDA_ONLY(op, stream, cuda::conv2d_backward_filter(g, x.ptr<const float>(), dy.ptr<const float>(), dw.ptr<float>(), stream));
 }
 
 // An optional argument: null for None, else a view checked like `like` (shape and all).

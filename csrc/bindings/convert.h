@@ -31,4 +31,12 @@ void check_output(const char* op, const char* arg, const View& out, const char* 
 [[noreturn]] void no_cuda(const char* op);
 #endif
 
+// The CUDA half of a binding: the statement `call` when fastnn is built with CUDA; otherwise
+// no_cuda(op) (and `stream` counted as used), with `call` not compiled at all.
+#ifdef FASTNN_WITH_CUDA
+#define FASTNN_CUDA_ONLY(op, stream, call) call
+#else
+#define FASTNN_CUDA_ONLY(op, stream, call) (static_cast<void>(stream), ::fastnn::bindings::no_cuda(op))
+#endif
+
 }  // namespace fastnn::bindings

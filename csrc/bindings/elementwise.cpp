@@ -96,12 +96,7 @@ void binary_binding(int code, const py::handle& a_obj, const py::handle& b_obj, 
         cpu::binary(op, a, b, out);
         return;
     }
-#ifdef FASTNN_WITH_CUDA
-    cuda::binary(op, a, b, out, stream);
-#else
-    (void)stream;
-    no_cuda(name);
-#endif
+    FASTNN_CUDA_ONLY(name, stream, cuda::binary(op, a, b, out, stream));
 }
 
 void binary_backward_binding(int code, int side, const py::handle& g_obj, const py::handle& a_obj,
@@ -138,12 +133,7 @@ void binary_backward_binding(int code, int side, const py::handle& g_obj, const 
         cpu::binary_backward(op, side, g, a, b, out);
         return;
     }
-#ifdef FASTNN_WITH_CUDA
-    cuda::binary_backward(op, side, g, a, b, out, stream);
-#else
-    (void)stream;
-    no_cuda(name);
-#endif
+    FASTNN_CUDA_ONLY(name, stream, cuda::binary_backward(op, side, g, a, b, out, stream));
 }
 
 void reduce_sum_binding(const py::handle& x_obj, const py::handle& out_obj, std::uintptr_t stream) {
@@ -162,12 +152,7 @@ void reduce_sum_binding(const py::handle& x_obj, const py::handle& out_obj, std:
         cpu::reduce_sum(x, out);
         return;
     }
-#ifdef FASTNN_WITH_CUDA
-    cuda::reduce_sum(x, out, stream);
-#else
-    (void)stream;
-    no_cuda(name);
-#endif
+    FASTNN_CUDA_ONLY(name, stream, cuda::reduce_sum(x, out, stream));
 }
 
 // dropout (x -> out) or dropout_backward (grad -> out): the same kernel.
@@ -197,12 +182,7 @@ void dropout_binding(bool backward, const py::handle& x_obj, const py::handle& o
         cpu::dropout(args, x.ptr<const float>(), out.ptr<float>(), n);
         return;
     }
-#ifdef FASTNN_WITH_CUDA
-    cuda::dropout(args, x.ptr<const float>(), out.ptr<float>(), n, stream);
-#else
-    (void)stream;
-    no_cuda(name);
-#endif
+    FASTNN_CUDA_ONLY(name, stream, cuda::dropout(args, x.ptr<const float>(), out.ptr<float>(), n, stream));
 }
 
 }  // namespace

@@ -130,12 +130,7 @@ void gemm_binding(const py::handle& a_obj, const py::handle& b_obj, const py::ha
         cpu::gemm(g);
         return;
     }
-#ifdef FASTNN_WITH_CUDA
-    cuda::gemm(g, stream);
-#else
-    (void)stream;
-    no_cuda(op);
-#endif
+    FASTNN_CUDA_ONLY(op, stream, cuda::gemm(g, stream));
 }
 
 ActivationKind activation_kind(const char* op, int kind) {
@@ -158,12 +153,7 @@ void activation_forward_binding(const py::handle& x_obj, const py::handle& y_obj
         cpu::activation_forward(k, alpha, x.ptr<const float>(), y.ptr<float>(), x.numel());
         return;
     }
-#ifdef FASTNN_WITH_CUDA
-    cuda::activation_forward(k, alpha, x.ptr<const float>(), y.ptr<float>(), x.numel(), stream);
-#else
-    (void)stream;
-    no_cuda(op);
-#endif
+    FASTNN_CUDA_ONLY(op, stream, cuda::activation_forward(k, alpha, x.ptr<const float>(), y.ptr<float>(), x.numel(), stream));
 }
 
 // from_output: `x` holds the activation's output y = f(x) (see fastnn/activation.h).
@@ -224,12 +214,7 @@ void softmax_forward_binding(const py::handle& x_obj, const py::handle& y_obj, b
         cpu::softmax_forward(log, x.ptr<const float>(), y.ptr<float>(), rows, classes);
         return;
     }
-#ifdef FASTNN_WITH_CUDA
-    cuda::softmax_forward(log, x.ptr<const float>(), y.ptr<float>(), rows, classes, stream);
-#else
-    (void)stream;
-    no_cuda(op);
-#endif
+    FASTNN_CUDA_ONLY(op, stream, cuda::softmax_forward(log, x.ptr<const float>(), y.ptr<float>(), rows, classes, stream));
 }
 
 void softmax_backward_binding(const py::handle& y_obj, const py::handle& dy_obj, const py::handle& dx_obj, bool log,
@@ -253,12 +238,7 @@ void softmax_backward_binding(const py::handle& y_obj, const py::handle& dy_obj,
         cpu::softmax_backward(log, y.ptr<const float>(), dy.ptr<const float>(), dx.ptr<float>(), rows, classes);
         return;
     }
-#ifdef FASTNN_WITH_CUDA
-    cuda::softmax_backward(log, y.ptr<const float>(), dy.ptr<const float>(), dx.ptr<float>(), rows, classes, stream);
-#else
-    (void)stream;
-    no_cuda(op);
-#endif
+    FASTNN_CUDA_ONLY(op, stream, cuda::softmax_backward(log, y.ptr<const float>(), dy.ptr<const float>(), dx.ptr<float>(), rows, classes, stream));
 }
 
 void cross_entropy_binding(const py::handle& logits_obj, const py::handle& target_obj, const py::handle& loss_obj,
@@ -342,12 +322,7 @@ void cross_entropy_binding(const py::handle& logits_obj, const py::handle& targe
         }
         return;
     }
-#ifdef FASTNN_WITH_CUDA
-    cuda::cross_entropy(a, stream);
-#else
-    (void)stream;
-    no_cuda(op);
-#endif
+    FASTNN_CUDA_ONLY(op, stream, cuda::cross_entropy(a, stream));
 }
 
 // One parameter's arrays for a fused optimizer step: every array float32,
@@ -457,12 +432,7 @@ void optimizer_step_binding(int kind_code, const py::sequence& params, const py:
         cpu::optimizer_step(kind, h, slots.data(), int(slots.size()));
         return;
     }
-#ifdef FASTNN_WITH_CUDA
-    cuda::optimizer_step(kind, h, slots.data(), int(slots.size()), stream);
-#else
-    (void)stream;
-    no_cuda(op);
-#endif
+    FASTNN_CUDA_ONLY(op, stream, cuda::optimizer_step(kind, h, slots.data(), int(slots.size()), stream));
 }
 
 double grad_sum_squares_binding(const py::sequence& grads, std::uintptr_t stream) {

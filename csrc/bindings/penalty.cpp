@@ -56,12 +56,7 @@ void forward_binding(const py::handle& w_obj, const py::handle& out_obj, double 
         cpu::penalty_forward(w, out, l1, l2);
         return;
     }
-#ifdef FASTNN_WITH_CUDA
-    cuda::penalty_forward(w, out, l1, l2, stream);
-#else
-    (void)stream;
-    no_cuda(name);
-#endif
+    FASTNN_CUDA_ONLY(name, stream, cuda::penalty_forward(w, out, l1, l2, stream));
 }
 
 void backward_binding(const py::handle& w_obj, const py::handle& g_obj, const py::handle& out_obj, double l1,
@@ -81,12 +76,7 @@ void backward_binding(const py::handle& w_obj, const py::handle& g_obj, const py
         cpu::penalty_backward(w, g, out, l1, l2);
         return;
     }
-#ifdef FASTNN_WITH_CUDA
-    cuda::penalty_backward(w, g, out, l1, l2, stream);
-#else
-    (void)stream;
-    no_cuda(name);
-#endif
+    FASTNN_CUDA_ONLY(name, stream, cuda::penalty_backward(w, g, out, l1, l2, stream));
 }
 
 }  // namespace

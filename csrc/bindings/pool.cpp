@@ -87,12 +87,7 @@ void max_forward(const py::handle& x_obj, const py::handle& y_obj, const py::han
         cpu::max_pool2d_forward(x, y, has_idx ? &idx : nullptr, g);
         return;
     }
-#ifdef FASTNN_WITH_CUDA
-    cuda::max_pool2d_forward(x, y, has_idx ? &idx : nullptr, g, stream);
-#else
-    (void)stream;
-    no_cuda(op);
-#endif
+    FASTNN_CUDA_ONLY(op, stream, cuda::max_pool2d_forward(x, y, has_idx ? &idx : nullptr, g, stream));
 }
 
 void max_backward(const py::handle& idx_obj, const py::handle& dy_obj, const py::handle& dx_obj, std::int64_t kh,
@@ -115,12 +110,7 @@ void max_backward(const py::handle& idx_obj, const py::handle& dy_obj, const py:
         cpu::max_pool2d_backward(idx, dy, dx, g);
         return;
     }
-#ifdef FASTNN_WITH_CUDA
-    cuda::max_pool2d_backward(idx, dy, dx, g, stream);
-#else
-    (void)stream;
-    no_cuda(op);
-#endif
+    FASTNN_CUDA_ONLY(op, stream, cuda::max_pool2d_backward(idx, dy, dx, g, stream));
 }
 
 void avg_forward(const py::handle& x_obj, const py::handle& y_obj, std::int64_t kh, std::int64_t kw,
@@ -138,12 +128,7 @@ void avg_forward(const py::handle& x_obj, const py::handle& y_obj, std::int64_t 
         cpu::avg_pool2d_forward(x, y, g);
         return;
     }
-#ifdef FASTNN_WITH_CUDA
-    cuda::avg_pool2d_forward(x, y, g, stream);
-#else
-    (void)stream;
-    no_cuda(op);
-#endif
+    FASTNN_CUDA_ONLY(op, stream, cuda::avg_pool2d_forward(x, y, g, stream));
 }
 
 void avg_backward(const py::handle& dy_obj, const py::handle& dx_obj, std::int64_t kh, std::int64_t kw,
@@ -161,12 +146,7 @@ void avg_backward(const py::handle& dy_obj, const py::handle& dx_obj, std::int64
         cpu::avg_pool2d_backward(dy, dx, g);
         return;
     }
-#ifdef FASTNN_WITH_CUDA
-    cuda::avg_pool2d_backward(dy, dx, g, stream);
-#else
-    (void)stream;
-    no_cuda(op);
-#endif
+    FASTNN_CUDA_ONLY(op, stream, cuda::avg_pool2d_backward(dy, dx, g, stream));
 }
 
 }  // namespace

@@ -12,8 +12,11 @@
 //   1x1, stride 1, no padding   x itself is col: one GEMM each way
 //   K <= kDirectMaxK            (a first layer: 3x3 over 1 or 3 channels) forward and
 //                               backward-filter by conv_impl.h's direct loops, per ISA
-//   3x3, stride 1, >= 16        all three passes by Winograd F(2x2, 3x3) (winograd.cpp): 2.25x
-//   channels both ways          fewer multiplies than the GEMM over im2col
+//   3x3, stride 1, >= 16        all three passes by Winograd F(4x4, 3x3) or F(2x2, 3x3)
+//   channels both ways          (winograd.cpp): 4x / 2.25x fewer multiplies than the GEMM over
+//                               im2col; a non-finite input makes its whole output tile NaN
+//                               (as in any Winograd convolution), and F(4x4)'s transforms
+//                               overflow float32 ~100x sooner than the direct sum
 //   packed w fits L2            forward by implicit GEMM: the micro-kernel reads x in place
 //                               (forward_implicit)
 //   otherwise                   chunks of col rows small enough to stay in L2, built by

@@ -83,6 +83,18 @@ Split split(std::int64_t blocks) {
     return {threads, threads <= 1 ? 1 : std::min<std::int64_t>(blocks, std::int64_t(kTasksPerThread) * threads)};
 }
 
+// The filter pass's tasks each own a P x C x op accumulator: no more than kAccumulatorFloats
+// of them in all, so a many-core machine does not hold hundreds of MiB of them (the thread's
+// workspace keeps its size).
+constexpr std::int64_t kAccumulatorFloats = 1 << 24;  // 64 MiB
+
+Split filter_split(std::int64_t blocks, std::int64_t acc_floats) {
+    const Split sp = split(blocks);
+    const std::int64_t cap = std::max<std::int64_t>(1, kAccumulatorFloats / std::max<std::int64_t>(acc_floats, 1));
+    const std::int64_t tasks = std::min(sp.tasks, cap);
+    return {int(std::min<std::int64_t>(sp.threads, tasks)), tasks};
+}
+
 thread_local Workspace tl_work;
 
 // The filter transform of the pass, packed: P x panels x kin x NR floats at the workspace start.
@@ -176,9 +188,9 @@ void winograd_backward_filter(const ConvGeometry& g, const float* x, const float
     const std::int64_t panels = ceil_div(O, NR), op = panels * NR;
     const std::int64_t P = points(s), T = block_tiles(P * (cp + op), uk.mr);
     const std::int64_t count_all = tiles(s), blocks = ceil_div(count_all, T);
-    const Split sp = split(blocks);
+    const Split sp = filter_split(blocks, P * C * op);
     const std::int64_t v_row = padded_row(s, cp), gs = T * op, ms = C * op;
-    // V is read MR channels at a time: the last panel may read up to MR floats past the end.
+    // V is read MR channels at a time: the last panel may read past cp (into the row's pad).
     const std::int64_t v_size = round16(T * v_row + MR), g_size = P * gs, scratch_size = P * cp;
     const std::int64_t acc_size = P * ms, db_size = round16(O);
     const std::int64_t slot = v_size + g_size + scratch_size + acc_size + db_size;

@@ -26,29 +26,30 @@ inline Vec load(const float* p) { return *reinterpret_cast<const Vec*>(p); }
 inline void store(float* p, Vec v) { *reinterpret_cast<Vec*>(p) = v; }
 inline Vec splat(float f) { return Vec{} + f; }
 
-// The first n (< L) floats at p, zeros beyond: the last, partial channel block. Kept out of
-// line so that the full-vector loops around it keep their values in registers.
-__attribute__((noinline)) Vec load_tail(const float* p, std::int64_t n) {
-    Vec v = {};
-    for (std::int64_t i = 0; i < n; ++i) v[i] = p[i];
-    return v;
+// The first n (< L) floats at p into v (zeros beyond) and back: the last, partial channel
+// block. Kept out of line so that the full-vector loops around them keep their values in
+// registers; vectors pass by pointer (a 64-byte vector argument has no portable ABI).
+__attribute__((noinline)) void load_tail(const float* p, std::int64_t n, Vec* v) {
+    for (std::int64_t i = 0; i < n; ++i) (*v)[i] = p[i];
 }
 
-__attribute__((noinline)) void store_tail(float* p, Vec v, std::int64_t n) {
-    for (std::int64_t i = 0; i < n; ++i) p[i] = v[i];
+__attribute__((noinline)) void store_tail(float* p, const Vec* v, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) p[i] = (*v)[i];
 }
 
 // The first n floats at p (all L when n >= L; none when n <= 0), zeros beyond.
 inline Vec load_n(const float* p, std::int64_t n) {
     if (n >= L) return load(p);
-    return n > 0 ? load_tail(p, n) : Vec{};
+    Vec v = {};
+    if (n > 0) load_tail(p, n, &v);
+    return v;
 }
 
 inline void store_n(float* p, Vec v, std::int64_t n) {
     if (n >= L)
         store(p, v);
     else
-        store_tail(p, v, n);
+        store_tail(p, &v, n);
 }
 
 // x where mask > 0, zero elsewhere (a relu's gradient mask, read from its output).

@@ -13,8 +13,10 @@
 // multiplies for m = 2 and 2.25 for m = 4, where direct convolution needs 9 (less the tiles'
 // overhang at sizes that are not multiples of m). m = 2's transforms only add, subtract and
 // halve; m = 4's multiply by up to 8 and by 1/6, so its rounding errors are some 10x larger
-// (still ~1e-6 relative in float32; tests/test_conv.py bounds both). The same algebra gives the
-// other two passes:
+// (still ~1e-6 relative in float32; tests/test_conv.py bounds both) and its transformed values
+// can overflow float32 ~100x sooner than the direct sum. Every output of a tile mixes every
+// input of its window, so one NaN or infinity in a window makes the whole tile NaN (a direct
+// convolution would give +-inf in some outputs). The same algebra gives the other two passes:
 //
 //   backward-data    the forward convolution of dy with the kernel rotated 180 degrees and its
 //                    channel axes swapped, on the padding 2 - p
