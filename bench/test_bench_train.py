@@ -5,7 +5,7 @@
     python bench/report.py /tmp/train.json -o bench/results/train-cpu-$(date +%F).md
 
 Models: ``mlp`` 784-256-128-10 (relu, relu, softmax) and ``cnn`` Conv32-Pool-Conv64-Pool-Dense128-
-Dense10 (skipped while fastnn has no Conv2D / MaxPooling2D). Every system trains its own copy of
+Dense10. Every system trains its own copy of
 the model on the full MNIST training set (float32 in [0, 1], integer labels, reshuffled each
 epoch), one epoch per measurement; fastnn and Keras also compute the accuracy metric, as
 ``compile(metrics=["accuracy"])`` users do; the PyTorch loop computes nothing beyond the loss.
@@ -59,17 +59,9 @@ def _keras():
 keras, KERAS_ERROR = _keras()
 
 
-def _conv_available() -> bool:
-    from fastnn._mnist_models import conv_layers_available
-
-    return fastnn is not None and conv_layers_available()
-
-
 def _why_skip(case: str, system: str) -> str | None:
     if fastnn is None:
         return "fastnn not importable"
-    if case == "cnn" and not _conv_available():
-        return "fastnn.layers.Conv2D / MaxPooling2D not in this build yet"
     if system in ("torch", "torch_cl") and torch is None:
         return "torch not installed"
     if system == "keras" and keras is None:

@@ -87,15 +87,6 @@ def test_train_with_a_missing_data_folder_is_a_clear_error(tmp_path, capsys):
     assert "Traceback" not in err and "Epoch" not in out + err
 
 
-@pytest.mark.skipif(mm.conv_layers_available(), reason="this build has Conv2D and MaxPooling2D")
-def test_train_cnn_without_conv_layers_says_so(capsys):
-    code, out, err = _run(capsys, "train", "--model", "cnn", "--epochs", "1")
-    assert code != 0
-    assert "convolution layers" in err and "not available in this build" in err
-    assert "Traceback" not in err
-
-
-@pytest.mark.skipif(not mm.conv_layers_available(), reason="Conv2D / MaxPooling2D not in this build yet")
 def test_train_cnn(small_mnist_dir, capsys):
     code, out, err = _run(capsys, "train", "--model", "cnn", "--data", str(small_mnist_dir), "--epochs", "1")
     assert code == 0, err

@@ -15,16 +15,6 @@ MODELS = ("mlp", "cnn")
 MLP_UNITS = (256, 128)  # 784-256-128-10
 
 
-class ConvLayersUnavailable(RuntimeError):
-    """This build of fastnn has no Conv2D / MaxPooling2D layers yet."""
-
-
-def conv_layers_available() -> bool:
-    from fastnn import layers
-
-    return hasattr(layers, "Conv2D") and hasattr(layers, "MaxPooling2D")
-
-
 def mlp_layers():
     from fastnn import layers
 
@@ -37,10 +27,6 @@ def mlp_layers():
 def cnn_layers():
     from fastnn import layers
 
-    if not conv_layers_available():
-        raise ConvLayersUnavailable(
-            "the convolution layers (fastnn.layers.Conv2D, MaxPooling2D) are not available in this build "
-            "of fastnn yet; use --model mlp")
     return [layers.Input((28, 28, 1)),
             layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
             layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2),

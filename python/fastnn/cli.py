@@ -244,16 +244,11 @@ def _train(args) -> int:
         except ImportError:
             _plot_history({}, args.plot, "")
     fastnn.manual_seed(args.seed)
-    try:
-        model = mm.build_model(args.model)
-    except mm.ConvLayersUnavailable as exc:
-        raise UsageError(f"--model cnn: {exc}") from None
+    model = mm.build_model(args.model)
     if args.device == "cuda":
         if not fastnn.cuda_available():
             raise UsageError("--device cuda: no usable GPU (needs a fastnn built with CUDA, CuPy "
                              "(pip install \"fastnn[gpu]\") and a CUDA GPU); `fastnn info` says what is missing")
-        if not hasattr(model, "to"):
-            raise UsageError("--device cuda: this build's models cannot move to the GPU yet (Model.to is missing)")
         try:
             model.to("cuda")
         except (RuntimeError, ValueError, ImportError, NotImplementedError) as exc:
