@@ -100,12 +100,16 @@ def test_train_on_cuda_without_a_gpu_is_a_clear_error(monkeypatch, capsys):
     assert "--device cuda" in err and "GPU" in err and "Traceback" not in err
 
 
-@pytest.mark.skipif(hasattr(fastnn.models.Sequential, "to"), reason="models can move to the GPU in this build")
-def test_train_on_cuda_without_model_to_is_a_clear_error(monkeypatch, capsys):
+def test_train_on_cuda_when_the_move_fails_is_a_clear_error(monkeypatch, capsys):
     monkeypatch.setattr(fastnn, "cuda_available", lambda: True)
+
+    def refuse(self, device):
+        raise RuntimeError("to: no CUDA device")
+
+    monkeypatch.setattr(fastnn.models.Sequential, "to", refuse)
     code, out, err = _run(capsys, "train", "--device", "cuda", "--epochs", "1")
     assert code == 2
-    assert "cannot move to the GPU" in err
+    assert "--device cuda: to: no CUDA device" in err and "Traceback" not in err
 
 
 def test_train_plot_writes_a_png(small_mnist_dir, tmp_path, capsys):
