@@ -18,7 +18,8 @@
 #   build.log       pip install -v (CMake + nvcc) output
 #   pytest-gpu.log  pytest tests -m gpu -v;  pytest-gpu.xml: its JUnit XML
 #   gpu-bench.json  pytest-benchmark JSON of bench/test_bench_gpu_gemm.py and test_bench_gpu_ops.py
-#   gpu-bench.md    python bench/report.py gpu-bench.json (the table to commit)
+#   gpu-bench.md    python bench/report.py gpu-bench.json (the table to commit), followed by the
+#                   MNIST training-epoch table on the GPU when the data came along (below)
 #   logs.tar.gz     everything else: fastnn.info, CPU test log + XML, benchmark console log,
 #                   report log, pip list
 # The reply's output_tail ends with gpu-bench.md and SUMMARY.md.
@@ -27,6 +28,11 @@
 #   bench/results/gpu-<YYYY-MM-DD>.md   (its header carries the device name, date and commit)
 # e.g. cp <files_at>/gpu-bench.md bench/results/gpu-$(date +%F).md, and quote SUMMARY.md's
 # test counts in the commit message.
+#
+# MNIST epochs on the GPU (issue 6's CNN target; bench/test_bench_train.py with BENCH_DEVICE=cuda)
+# run when the four IDX files are in gpu-data/mnist (git-ignored; from this machine:
+#   mkdir -p gpu-data/mnist && cp ../shared/data/mnist/*.gz gpu-data/mnist/
+# and run(..., carry: ["gpu-data"])) or FASTNN_DATA points at them; TRAIN_REPS (default 3).
 #
 # Knobs (environment): COMMIT, PYTHON (default python3), CUDA_ARCH (default 90 = H100/H200),
 #   MEMCHECK_TESTS (the test modules memcheck runs; default: element-wise, losses, optimizers),
@@ -289,12 +295,28 @@ if [ ! -s "$OUT/gpu-bench.json" ]; then
 fi
 write_summary
 
+# ---------------------------------------------------------------- 5b. MNIST epochs on the GPU
+TRAIN_DATA=${FASTNN_DATA:-}
+[ -d "$REPO/gpu-data/mnist" ] && TRAIN_DATA="$REPO/gpu-data/mnist"
+if [ -n "$TRAIN_DATA" ]; then
+  STEP_NOTE="data $TRAIN_DATA, ${TRAIN_REPS:-3} repetitions"
+  run_step "GPU training epochs" "$WORK/train-gpu.log" "$(cap 150 40)" \
+    env BENCH_DEVICE=cuda FASTNN_DATA="$TRAIN_DATA" BENCH_REPS="${TRAIN_REPS:-3}" \
+      "$PY" -m pytest bench/test_bench_train.py -rs -p no:cacheprovider --benchmark-json="$WORK/train-gpu.json"
+else
+  record "GPU training epochs" "skipped" 0 "train-gpu.log" "no MNIST: carry gpu-data/mnist (see the header)"
+fi
+
 # ---------------------------------------------------------------- 6. report
 if [ -s "$OUT/gpu-bench.json" ]; then
   run_step "report" "$WORK/report.log" "$(cap 60 0)" \
     "$PY" bench/report.py "$OUT/gpu-bench.json" -o "$OUT/gpu-bench.md"
 else
   record "report" "skipped" 0 "report.log" "no gpu-bench.json"
+fi
+if [ -s "$WORK/train-gpu.json" ] && "$PY" bench/report.py "$WORK/train-gpu.json" -o "$WORK/train-gpu.md" \
+     >"$WORK/train-report.log" 2>&1; then
+  { echo; cat "$WORK/train-gpu.md"; } >>"$OUT/gpu-bench.md"
 fi
 
 # ---------------------------------------------------------------- 6b. memcheck (optional)

@@ -19,9 +19,15 @@ system trains one untimed warm-up epoch. Repetitions: ``--bench-reps`` / ``BENCH
 for every system (``fastnn.set_num_threads``, ``torch.set_num_threads``, which Keras' torch
 backend uses, and threadpoolctl for NumPy).
 
+Device: ``BENCH_DEVICE=cuda`` (default ``cpu``) trains on the GPU (issue 6: fastnn's CNN epoch at
+most PyTorch eager's): fastnn moves the model with ``model.to("cuda")`` and ``fit`` feeds it the
+host arrays (pinned staging, copies overlapped with the step); PyTorch gets its fastest idiomatic
+loop, the whole dataset resident on the GPU and a ``torch.randperm`` on the device; Keras on the
+torch backend runs on the GPU torch picks. Each timed epoch ends with a device synchronize.
+
 Skips cleanly: without the full MNIST (``fastnn.datasets.mnist.load_data(download=False)``:
 ``$FASTNN_DATA`` or the cache), without torch (torch and keras items), without Keras 3 on the
-torch backend (keras items).
+torch backend (keras items), and with ``BENCH_DEVICE=cuda``, for each system without a usable GPU.
 """
 
 from __future__ import annotations
@@ -38,6 +44,9 @@ from bench_common import bench_settings, fastnn, torch
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 
 MODELS = ("mlp", "cnn")
+DEVICE = os.environ.get("BENCH_DEVICE", "cpu")
+if DEVICE not in ("cpu", "cuda"):
+    raise pytest.UsageError(f"BENCH_DEVICE must be 'cpu' or 'cuda', got {DEVICE!r}")
 SYSTEMS = ("fastnn", "torch", "torch_cl", "keras")  # torch_cl: channels_last, for the CNN only
 BATCH = 128
 
@@ -66,7 +75,32 @@ def _why_skip(case: str, system: str) -> str | None:
         return "torch not installed"
     if system == "keras" and keras is None:
         return KERAS_ERROR
+    if DEVICE == "cuda":
+        if system == "fastnn" and not fastnn.cuda_available():
+            return "BENCH_DEVICE=cuda: fastnn has no usable GPU (" + fastnn.backend.cuda_status()[1] + ")"
+        if system != "fastnn" and not torch.cuda.is_available():
+            return "BENCH_DEVICE=cuda: torch has no usable CUDA"
     return None
+
+
+def _device_name() -> str:
+    if DEVICE == "cpu":
+        return "cpu"
+    if torch is not None and torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    return "cuda"
+
+
+def _synchronize() -> None:
+    """Waits for the GPU's queued work, so an epoch's time is complete (nothing on the CPU)."""
+    if DEVICE != "cuda":
+        return
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.synchronize()
+    if fastnn is not None and fastnn.cuda_available():
+        import cupy
+
+        cupy.cuda.Device().synchronize()
 
 
 def _threads(config) -> list[int]:
@@ -88,7 +122,7 @@ def pytest_generate_tests(metafunc):
                     why = _why_skip(case, system)
                     params.append(pytest.param((threads, case, rep, system),
                                                marks=[pytest.mark.skip(reason=why)] if why else [],
-                                               id=f"t{threads}-{case}-r{rep}-{system}"))
+                                               id=f"{DEVICE}-t{threads}-{case}-r{rep}-{system}"))
     metafunc.parametrize("train_item", params)
 
 
@@ -110,10 +144,13 @@ def _fastnn_epoch(case, x, y):
 
     fastnn.manual_seed(0)
     model = build_model(case)
+    if DEVICE == "cuda":
+        model.to("cuda")
     x = x[..., None] if case == "cnn" else x
 
     def epoch():
         model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=True)
+        _synchronize()
     return epoch
 
 
@@ -129,18 +166,23 @@ def _torch_epoch(case, x, y, channels_last=False):
         net = net.to(memory_format=torch.channels_last)
         xt = xt.contiguous(memory_format=torch.channels_last)
     yt = torch.from_numpy(y)
+    if DEVICE == "cuda":  # the whole dataset resident on the GPU: torch's fastest eager loop
+        net, xt, yt = net.cuda(), xt.cuda(), yt.cuda()
+        if channels_last:
+            xt = xt.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     n = len(xt)
 
     def epoch():
         net.train()
-        perm = torch.randperm(n)
+        perm = torch.randperm(n, device=xt.device)
         for i in range(0, n, BATCH):
             idx = perm[i:i + BATCH]
             opt.zero_grad()
             loss = F.cross_entropy(net(xt[idx]), yt[idx])
             loss.backward()
             opt.step()
+        _synchronize()
     return epoch
 
 
@@ -162,6 +204,7 @@ def _keras_epoch(case, x, y):
 
     def epoch():
         model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=True)
+        _synchronize()
     return epoch
 
 
@@ -181,6 +224,7 @@ def test_train_epoch(benchmark, train_item, mnist_full, thread_control):
         _EPOCHS[key]()  # the warm-up epoch, untimed
     benchmark.extra_info.update({
         "kind": "train-epoch", "system": system, "model": case, "threads": threads, "repetition": rep,
+        "device": _device_name(),
         "samples": len(mnist_full[0]), "batch": BATCH,
         "fastnn_version": getattr(fastnn, "__version__", None),
         "torch_version": getattr(torch, "__version__", None),

@@ -43,4 +43,19 @@ def test_train_epochs_table(report):
 def test_cnn_ratio_uses_the_faster_torch_layout(report):
     items = [_item("cnn", "fastnn", 0, 9.0), _item("cnn", "torch", 0, 12.0), _item("cnn", "torch_cl", 0, 10.0)]
     rows = report.load_train_rows({"benchmarks": items})
-    assert report._train_ratio(rows[("cnn", 2)], "torch")[0] == pytest.approx(0.9)
+    assert report._train_ratio(rows[("cnn", 2, "cpu")], "torch")[0] == pytest.approx(0.9)
+
+
+def test_gpu_epochs_get_a_device_column_and_issue_6s_target(report):
+    items = [_item("cnn", "fastnn", r, 2.0) for r in range(3)] + [_item("cnn", "torch", r, 2.5) for r in range(3)]
+    for item in items:
+        item["extra_info"]["device"] = "NVIDIA H100 80GB HBM3"
+    cpu = [_item("cnn", "fastnn", 0, 6.0), _item("cnn", "torch", 0, 10.0)]
+    text = report.render({"datetime": "2026-11-26T01:00:00", "machine_info": {}, "benchmarks": items + cpu})
+    assert "| gpu | NVIDIA H100 80GB HBM3 (BENCH_DEVICE=cuda) |" in text
+    rows = [line for line in text.splitlines() if line.startswith("| CNN")]
+    assert [r.split("|")[2].strip() for r in rows] == ["cpu", "NVIDIA H100 80GB HBM3"]  # CPU first
+    gpu = [c.strip() for c in rows[1].strip("|").split("|")]
+    assert gpu[-2:] == ["0.80 (0.80–0.80)", "≤ 1.0 ✓"]
+    cpu_cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    assert cpu_cells[-2:] == ["0.60 (0.60–0.60)", "≤ 0.8 ✓"]
