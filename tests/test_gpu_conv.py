@@ -57,6 +57,36 @@ def test_autograd_on_gpu(rng, c):
     check_backward(cp.asnumpy(xt.grad), cp.asnumpy(wt.grad), cp.asnumpy(bt.grad), c, x, w, dz)
 
 
+@pytest.mark.parametrize("c", [CASES[0], CASES[3], CASES[7], GPU_CASES[-2], GPU_CASES[-1]], ids=case_id)
+def test_fused_backward_matches_reference(rng, c):
+    """ops.conv2d_backward on CUDA arrays: one call for the relu mask, dx, dw and db (and with
+    dx / db not wanted); the same bits on a second call (the split-K and bias sums are ordered)."""
+    x, w, b = arrays(rng, c)
+    pads, s, d = flat_pads(c), c["strides"], c["dilation"]
+    xd, wd = cp.asarray(x), cp.asarray(w)
+    y = ops.conv2d(xd, wd, bias=cp.asarray(b), strides=s, padding=pads, dilation=d, activation="relu")
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    geo = dict(strides=s, padding=pads, dilation=d)
+    dx, dw, db = ops.conv2d_backward(xd, wd, cp.asarray(dy), y=y, **geo)
+    assert all(isinstance(t, cp.ndarray) for t in (dx, dw, db))
+    dz = dy * (cp.asnumpy(y) > 0)
+    check_backward(cp.asnumpy(dx), cp.asnumpy(dw), cp.asnumpy(db), c, x, w, dz)
+    again = ops.conv2d_backward(xd, wd, cp.asarray(dy), y=y, **geo)
+    assert all(cp.asnumpy(p).tobytes() == cp.asnumpy(q).tobytes() for p, q in zip(again, (dx, dw, db)))
+    dx2, dw2, db2 = ops.conv2d_backward(xd, wd, cp.asarray(dy), input_grad=False, bias_grad=False, **geo)
+    assert dx2 is None and db2 is None
+    check_backward(None, cp.asnumpy(dw2), None, c, x, w, dy)
+
+
+def test_fused_backward_of_an_empty_batch_is_zero(rng):
+    x = cp.zeros((0, 5, 5, 3), cp.float32)
+    w = cp.asarray(rng.standard_normal((3, 3, 3, 4)).astype(np.float32))
+    dy = cp.zeros((0, 3, 3, 4), cp.float32)
+    dx, dw, db = ops.conv2d_backward(x, w, dy, y=dy)
+    assert dx.shape == (0, 5, 5, 3)
+    assert cp.asnumpy(dw).tolist() == np.zeros((3, 3, 3, 4)).tolist() and cp.asnumpy(db).tolist() == [0.0] * 4
+
+
 def test_backward_filter_is_deterministic(rng):
     c = GPU_CASES[-2]
     x, w, _ = arrays(rng, c)

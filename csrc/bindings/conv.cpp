@@ -183,7 +183,8 @@ const float* optional_like(const char* op, const char* arg, const py::handle& ob
 
 void backward_binding(const py::handle& x_obj, const py::handle& w_obj, const py::handle& y_obj,
                       const py::handle& dy_obj, const py::handle& dx_obj, const py::handle& dw_obj,
-                      const py::handle& db_obj, py::tuple strides, py::tuple padding, py::tuple dilation) {
+                      const py::handle& db_obj, py::tuple strides, py::tuple padding, py::tuple dilation,
+                      std::uintptr_t stream) {
     const char* op = "conv2d_backward";
     const View x = to_view(op, "x", x_obj);
     const View w = to_view(op, "w", w_obj);
@@ -195,9 +196,6 @@ void backward_binding(const py::handle& x_obj, const py::handle& w_obj, const py
     check_tensor4(op, "dw", dw, "(KH, KW, C, O)");
     for (const auto& [arg, v] : {std::pair<const char*, const View*>{"w", &w}, {"dy", &dy}, {"dw", &dw}})
         check_same_device(op, arg, *v, "x", x);
-    if (x.device != Device::cpu)
-        throw ValueError(message(op, ": the fused backward runs on the CPU; for CUDA arrays use "
-                                     "conv2d_backward_data and conv2d_backward_filter (fastnn.ops.conv2d_backward does)"));
     const ConvGeometry g = geometry(op, x.shape, w, strides, padding, dilation);
     check_shape(op, "dy", dy, g.n, g.oh, g.ow, g.o, "(the convolution's output for 'x' and 'w')");
     check_shape(op, "dw", dw, g.kh, g.kw, g.c, g.o, "(w's shape)");
@@ -235,9 +233,14 @@ void backward_binding(const py::handle& x_obj, const py::handle& w_obj, const py
         if (dx) check_no_overlap(op, "db", db_view, "dx", dx_view);
     }
     if (y) check_no_overlap(op, "dw", dw, "y", to_view(op, "y", y_obj));
-    py::gil_scoped_release release;
-    cpu::conv2d_backward(g, x.ptr<const float>(), w.ptr<const float>(), y, dy.ptr<const float>(), dx, dw.ptr<float>(),
-                         db);
+    if (x.device == Device::cpu) {
+        py::gil_scoped_release release;
+        cpu::conv2d_backward(g, x.ptr<const float>(), w.ptr<const float>(), y, dy.ptr<const float>(), dx,
+                             dw.ptr<float>(), db);
+        return;
+    }
+    FASTNN_CUDA_ONLY(op, stream, cuda::conv2d_backward(g, x.ptr<const float>(), w.ptr<const float>(), y,
+                                                      dy.ptr<const float>(), dx, dw.ptr<float>(), db, stream));
 }
 
 }  // namespace
@@ -245,8 +248,10 @@ void backward_binding(const py::handle& x_obj, const py::handle& w_obj, const py
 void bind_conv(py::module_& m) {
     m.def("conv2d_backward", &backward_binding, py::arg("x"), py::arg("w"), py::arg("y"), py::arg("dy"),
           py::arg("dx"), py::arg("dw"), py::arg("db"), py::arg("strides"), py::arg("padding"), py::arg("dilation"),
-          "CPU: dx (or None), dw, db (or None) of y = act(conv(x, w) + b) in one pass over dy; y given (or None) "
-          "means act = relu, its mask taken from y.");
+          py::arg("stream") = 0,
+          "dx (or None), dw, db (or None) of y = act(conv(x, w) + b) from dy (one pass over dy on the CPU, one "
+          "call on CUDA); y given (or None) means act = relu, its mask taken from y. stream: cudaStream_t (CUDA "
+          "only).");
     m.def("conv2d_forward", &forward_binding, py::arg("x"), py::arg("w"), py::arg("out"), py::arg("bias"),
           py::arg("strides"), py::arg("padding"), py::arg("dilation"), py::arg("activation") = 0,
           py::arg("stream") = 0,

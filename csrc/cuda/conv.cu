@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <memory>
 
 #include "fastnn/conv.h"
 #include "fastnn/cuda_runtime.h"
@@ -321,6 +322,83 @@ void conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* 
         backward_filter_impl<std::int32_t>(g, x, dy, dw, s);
     else
         backward_filter_impl<std::int64_t>(g, x, dy, dw, s);
+}
+
+namespace {
+
+// out[i] = y[i] > 0 ? dy[i] : 0 (relu's gradient from its output; NaN in y masks to 0, as
+// activation_backward(..., from_output=True) and the CPU kernel do).
+__global__ void relu_mask(const float* __restrict__ y, const float* __restrict__ dy, std::int64_t count,
+                          float* __restrict__ out) {
+    for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+         i += std::int64_t(gridDim.x) * blockDim.x)
+        out[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+// partial[z * n + j] = the sum, in row order, of column j over rows [z * chunk, (z + 1) * chunk)
+// of a (rows x n, row-major); threads run along the (contiguous) columns.
+__global__ void column_partials(const float* __restrict__ a, std::int64_t rows, std::int64_t n, std::int64_t chunk,
+                                float* __restrict__ partial) {
+    const std::int64_t r0 = std::int64_t(blockIdx.y) * chunk;
+    const std::int64_t r1 = r0 + chunk < rows ? r0 + chunk : rows;
+    for (std::int64_t j = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; j < n;
+         j += std::int64_t(gridDim.x) * blockDim.x) {
+        float s = 0.0f;
+        for (std::int64_t r = r0; r < r1; ++r) s += a[r * n + j];
+        partial[std::int64_t(blockIdx.y) * n + j] = s;
+    }
+}
+
+}  // namespace
+
+void conv2d_backward(const ConvGeometry& g, const float* x, const float* w, const float* y, const float* dy, float* dx,
+                     float* dw, float* db, std::uintptr_t stream) {
+    const char* op = "conv2d_backward";
+    const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
+    auto zero = [&](float* p, std::int64_t n) {  // (an empty array may have a null pointer)
+        if (n > 0) check(static_cast<int>(cudaMemsetAsync(p, 0, sizeof(float) * std::size_t(n), s)), op);
+    };
+    const std::int64_t rows = g.rows(), count = rows * g.o;
+    const float* grad = dy;
+    std::unique_ptr<Scratch> masked;
+    if (y != nullptr && count > 0) {
+        masked = std::make_unique<Scratch>(std::size_t(ceil_div(count, 2)), s, op);  // doubles: 2 floats each
+        float* m = reinterpret_cast<float*>(masked->get());
+        relu_mask<<<unsigned(std::min<std::int64_t>(ceil_div(count, kThreads), 4096)), kThreads, 0, s>>>(y, dy, count, m);
+        check_launch(op);
+        grad = m;
+    }
+    if (dx != nullptr) {
+        if (count == 0) {  // nothing flows back (the backward-data kernel would not write dx)
+            zero(dx, g.n * g.h * g.w * g.c);
+        } else {
+            conv2d_backward_data(g, grad, w, dx, stream);
+        }
+    }
+    if (count == 0) {
+        zero(dw, g.taps() * g.o);
+    } else {
+        conv2d_backward_filter(g, x, grad, dw, stream);
+    }
+    if (db != nullptr && g.o > 0) {
+        if (rows == 0) {
+            zero(db, g.o);
+            return;
+        }
+        // Column sums in two deterministic steps: partial sums of `chunk` rows (256, or more so
+        // that there are at most 4096 partials), then the partials added in order (sum_partials).
+        const std::int64_t chunk = std::max<std::int64_t>(256, ceil_div(rows, 4096));
+        const std::int64_t chunks = ceil_div(rows, chunk);
+        Scratch partial(std::size_t(ceil_div(chunks * g.o, 2)), s, op);
+        float* p = reinterpret_cast<float*>(partial.get());
+        const unsigned threads = unsigned(std::min<std::int64_t>(kThreads, ((g.o + 31) / 32) * 32));
+        const dim3 grid(unsigned(std::min<std::int64_t>(ceil_div(g.o, threads), 65535)), unsigned(chunks));
+        column_partials<<<grid, threads, 0, s>>>(grad, rows, g.o, chunk, p);
+        check_launch(op);
+        const std::int64_t blocks = std::min<std::int64_t>(ceil_div(g.o, kThreads), 4096);
+        sum_partials<<<unsigned(blocks), kThreads, 0, s>>>(p, int(chunks), g.o, db);
+        check_launch(op);
+    }
 }
 
 }  // namespace fastnn::cuda

@@ -11,7 +11,7 @@
 //   M = N*OH*OW rows, O columns, K = KH*KW*C inner terms ordered (kh, kw, c),
 // i.e. y = im2col(x) (M x K) @ w (K x O): the CPU lowers to the packed GEMM through im2col
 // chunks (csrc/cpu/conv.cpp), the GPU runs implicit-GEMM kernels (csrc/cuda/conv.cu). The
-// bias gradient (dy summed over N, OH, OW) is a plain reduce_sum and has no kernel here.
+// bias gradient (dy summed over N, OH, OW) comes with the fused conv2d_backward.
 #pragma once
 
 #include <cstdint>
@@ -52,6 +52,11 @@ void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const
                     std::uintptr_t stream);
 void conv2d_backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx, std::uintptr_t stream);
 void conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw, std::uintptr_t stream);
+// cpu::conv2d_backward's contract in one call: the relu mask (y not null) into stream-ordered
+// scratch, backward-data (dx not null), backward-filter and the bias sum (db not null), launched
+// back to back from C++ (one Python call instead of four).
+void conv2d_backward(const ConvGeometry& g, const float* x, const float* w, const float* y, const float* dy, float* dx,
+                     float* dw, float* db, std::uintptr_t stream);
 }  // namespace cuda
 
 }  // namespace fastnn

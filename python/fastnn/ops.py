@@ -572,20 +572,24 @@ def conv2d_backward(x, w, dy, *, y=None, input_grad=True, bias_grad=True, stride
     """(dx, dw, db) of ``act(conv(x, w) + b)`` from the output gradient dy; ``y`` (the forward's
     output) given means act = relu, whose gradient mask is taken from it. dx is None unless
     ``input_grad``, db None unless ``bias_grad``. On the CPU one fused kernel makes a single pass
-    over dy; on CUDA the relu mask, the bias sum and the two backward kernels run in turn."""
+    over dy; on CUDA one call launches the relu mask, the two backward kernels and the bias sum."""
     strides, padding, dilation = tuple(strides), tuple(padding), tuple(dilation)
+    xs, dys = _shape4(x), _shape4(dy)
     if type(x) is _ndarray or not is_cuda_array(x):
-        xs, dys = _shape4(x), _shape4(dy)
         dx = _empty(xs, _float32) if input_grad else None
         dw = _empty(_shape4(w), _float32)
         db = _empty((dys[3],), _float32) if bias_grad else None
         _C.conv2d_backward(x, w, y, dy, dx, dw, db, strides, padding, dilation)
         return dx, dw, db
-    if y is not None:
-        dy = activation_backward(y, dy, "relu", from_output=True)
-    dx = conv2d_backward_data(dy, w, x.shape, strides=strides, padding=padding, dilation=dilation) if input_grad else None
-    dw = conv2d_backward_filter(x, dy, w.shape[:2], strides=strides, padding=padding, dilation=dilation)
-    db = reduce_sum(dy.reshape(-1, dy.shape[3]), axis=0) if bias_grad else None
+    if not CUDA_BUILT:
+        raise RuntimeError("conv2d_backward: the arguments are CUDA arrays but fastnn was built without CUDA "
+                           "(reinstall with nvcc on PATH, or FASTNN_CUDA=ON to require it)")
+    xp = array_module(x)
+    with device_of(x):
+        dx = xp.empty(xs, dtype=_float32) if input_grad else None
+        dw = xp.empty(_shape4(w), dtype=_float32)
+        db = xp.empty((dys[3],), dtype=_float32) if bias_grad else None
+        _C.conv2d_backward(x, w, y, dy, dx, dw, db, strides, padding, dilation, cuda_stream(x))
     return dx, dw, db
 
 
