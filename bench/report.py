@@ -586,11 +586,8 @@ def activation_document(data: dict, by_threads) -> list[str]:
              f"{fb.get('cpus_available', '?')} cores available |",
              f"| date | {str(data.get('datetime', '?')).replace('T', ' ')[:19]} UTC |",
              f"| commit | {commit_text(data)} |",
-             f"| fastnn | {version}, cpu isa: {isa} |"]
-    gpus = sorted({device for _, _, device in rows if device != "cpu"})
-    if gpus:
-        lines.append(f"| gpu | {', '.join(gpus)} (BENCH_DEVICE=cuda) |")
-    lines += [f"| numpy | {fb.get('numpy', '?')} |",
+             f"| fastnn | {version}, cpu isa: {isa} |",
+             f"| numpy | {fb.get('numpy', '?')} |",
              f"| torch | {fb.get('torch') or 'not installed'} |", ""]
     return lines + activation_sections(by_threads)
 

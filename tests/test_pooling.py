@@ -48,7 +48,10 @@ CONFIGS = random_configs(2026, 40)
 # windows hanging over the bottom / right edge with 'same' (pads of 1 and 2 after, 1 before)
 EDGE_CONFIGS = [((2, 5, 7, 3), (3, 3), (2, 2), "same"), ((1, 1, 1, 4), (4, 4), (3, 3), "same"),
                 ((3, 6, 4, 17), (4, 2), (1, 3), "same"), ((2, 20, 19, 16), (2, 2), (2, 2), "same"),
-                ((1, 7, 7, 1), (4, 4), (1, 1), "same"), ((2, 3, 3, 2), (3, 3), (1, 1), "valid")]
+                ((1, 7, 7, 1), (4, 4), (1, 1), "same"), ((2, 3, 3, 2), (3, 3), (1, 1), "valid"),
+                # disjoint windows with gaps between them (the backward's one-write path), a vector
+                # block and a tail of channels
+                ((2, 9, 10, 18), (2, 2), (3, 3), "same"), ((1, 11, 11, 5), (2, 3), (3, 4), "valid")]
 ALL = CONFIGS + EDGE_CONFIGS
 
 

@@ -110,7 +110,37 @@ inline void covering(const PoolRow& g, std::int64_t ih, std::int64_t& oh0, std::
     oh1 = hi(t / g.sh + 1, g.OH);
 }
 
+// Windows that do not overlap (strides >= pool size, the usual 2x2 / 2): each input cell is in
+// at most one window, so its gradient is written once -- dy where it was the window's argmax,
+// else 0 -- with no zeroing pass and no read-modify-write.
+void max_grad_row_disjoint(const PoolRow& g, const std::int32_t* idx, const float* dy, std::int64_t ih,
+                           float* dx_row) {
+    const std::int64_t C = g.C;
+    std::int64_t oh0, oh1;
+    covering(g, ih, oh0, oh1);
+    const bool row_in = oh1 > oh0;  // at most one window row covers ih
+    for (std::int64_t w = 0; w < g.W; ++w) {
+        float* __restrict o = dx_row + w * C;
+        const std::int64_t t = w + g.pad_left, ow = t / g.sw;
+        if (!row_in || ow >= g.OW || t - ow * g.sw >= g.kw) {  // in no window
+            for (std::int64_t c = 0; c < C; ++c) o[c] = 0.0f;
+            continue;
+        }
+        const std::int32_t cell = static_cast<std::int32_t>(ih * g.W + w);
+        const std::int32_t* __restrict id = idx + (oh0 * g.OW + ow) * C;
+        const float* __restrict d = dy + (oh0 * g.OW + ow) * C;
+        std::int64_t c = 0;
+        for (; c + kLanes <= C; c += kLanes) {
+            ivec ids;
+            __builtin_memcpy(&ids, id + c, sizeof ids);
+            vstore(o + c, ids == cell ? vload(d + c) : fvec{});
+        }
+        for (; c < C; ++c) o[c] = id[c] == cell ? d[c] : 0.0f;
+    }
+}
+
 void max_grad_row(const PoolRow& g, const std::int32_t* idx, const float* dy, std::int64_t ih, float* dx_row) {
+    if (g.sw >= g.kw && g.sh >= g.kh) return max_grad_row_disjoint(g, idx, dy, ih, dx_row);
     const std::int64_t C = g.C;
     for (std::int64_t i = 0; i < g.W * C; ++i) dx_row[i] = 0.0f;
     std::int64_t oh0, oh1;
