@@ -12,10 +12,10 @@
 // op(A)][k], B as [column of op(B)][k], in 32-bit words, 16 words of k per tile (16 TF32 values
 // or 32 BF16 ones, so 2 MMA k-steps either way) and rows padded to 20 words: a warp's fragment
 // loads (8 rows x 4 words) then hit 32 different banks. Operands are rounded to TF32 (cvt.rna)
-// or BF16 (round to nearest even) as they are stored to shared memory. The global -> shared
-// path is gemm.cu's: each thread loads groups of 4 floats (one float4 when aligned and in
-// bounds, else guarded scalars; out of bounds reads as 0), the next k-tile is fetched into
-// registers while the current one is multiplied, one __syncthreads per k-tile.
+// or BF16 (round to nearest even) as they are stored to shared memory. Each thread loads groups
+// of 4 consecutive k at one row / column (Loader: one float4 when k is the contiguous axis, else
+// 4 loads coalesced across the warp; out of bounds reads as 0); the next k-tile is fetched into
+// registers while the current one is multiplied, one __syncthreads per k-tile, as in gemm.cu.
 //
 // Fragment layouts (PTX ISA, "Matrix Fragments for mma.m16n8k8 / m16n8k16"), g = lane / 4,
 // t = lane % 4, in 32-bit words of k (a TF32 value, or two adjacent BF16 ones):
@@ -75,10 +75,6 @@ struct Bf16 {
         const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
         return *reinterpret_cast<const uint32_t*>(&v);
     }
-    __device__ __forceinline__ static unsigned short pack_half(float x) {
-        const __nv_bfloat16 v = __float2bfloat16_rn(x);
-        return *reinterpret_cast<const unsigned short*>(&v);
-    }
     __device__ __forceinline__ static void mma(float (&c)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
         asm volatile(
@@ -92,8 +88,12 @@ struct Bf16 {
 
 // One operand's 128 x (16 * kPerWord) tile: global -> registers -> shared [x][k] words.
 // KCONTIG: element (x, k) at src[x * ld + k] (A untransposed, B transposed); otherwise at
-// src[k * ld + x]. Each thread owns kGroups groups of 4 floats, along k when KCONTIG, along x
-// otherwise, at fixed tile positions; their global addresses advance by a constant per k-tile.
+// src[k * ld + x]. Each thread owns kGroups groups of 4 consecutive k at one x, at fixed tile
+// positions whose global addresses advance by a constant per k-tile, and stores each group as
+// one 16-byte (TF32) or 8-byte (BF16) vector. KCONTIG groups are one float4 in global memory,
+// 4 lanes per row; otherwise the lanes run along x (each of the group's 4 loads is coalesced
+// across the warp) and a quarter-warp's vector stores land on rows 20 words apart, in distinct
+// banks -- scattering 4 x-values of one k into 4 rows instead would be a 16-way conflict.
 template <class P, bool KCONTIG>
 struct Loader {
     static constexpr int kK = kWords * P::kPerWord;    // floats of k per tile
@@ -101,9 +101,9 @@ struct Loader {
     static_assert(kGroups * 4 * kThreads == kTile * kK, "tile must split evenly over the threads");
 
     const float* ptr[kGroups];
-    int64_t gx[kGroups];  // the group's (first) x in the operand
-    int kof[kGroups];     // the group's (first) k within the tile
-    int64_t step, xext, krem;
+    int64_t gx[kGroups];  // the group's x in the operand
+    int kof[kGroups];     // the group's first k within the tile
+    int64_t step, ld, xext, krem;
     bool vec;
     float r[kGroups][4];
 
@@ -113,13 +113,14 @@ struct Loader {
             x = idx / (kK / 4);
             k = (idx % (kK / 4)) * 4;
         } else {
-            k = idx / (kTile / 4);
-            x = (idx % (kTile / 4)) * 4;
+            x = idx % kTile;
+            k = (idx / kTile) * 4;
         }
     }
 
-    __device__ __forceinline__ void init(const float* src, int64_t ld, int64_t x0, int64_t xext_, int64_t kext,
+    __device__ __forceinline__ void init(const float* src, int64_t ld_, int64_t x0, int64_t xext_, int64_t kext,
                                          bool vec_, int tid) {
+        ld = ld_;
         step = KCONTIG ? kK : kK * ld;
         xext = xext_;
         krem = kext;
@@ -134,34 +135,22 @@ struct Loader {
         }
     }
 
+    // The current k-tile's 4 consecutive k of each group into registers (0 out of bounds), then
+    // on to the next k-tile.
     __device__ __forceinline__ void load() {
 #pragma unroll
         for (int p = 0; p < kGroups; ++p) {
             const float* q = ptr[p];
             r[p][0] = r[p][1] = r[p][2] = r[p][3] = 0.0f;
-            if (KCONTIG) {  // 4 consecutive k of row gx
-                const int64_t kleft = krem - kof[p];
-                if (gx[p] < xext && kleft > 0) {
-                    if (vec && kleft >= 4) {
-                        const float4 v = __ldg(reinterpret_cast<const float4*>(q));
-                        r[p][0] = v.x; r[p][1] = v.y; r[p][2] = v.z; r[p][3] = v.w;
-                    } else {
+            const int64_t kleft = krem - kof[p];
+            if (gx[p] < xext && kleft > 0) {
+                if (KCONTIG && vec && kleft >= 4) {
+                    const float4 v = __ldg(reinterpret_cast<const float4*>(q));
+                    r[p][0] = v.x; r[p][1] = v.y; r[p][2] = v.z; r[p][3] = v.w;
+                } else {
 #pragma unroll
-                        for (int j = 0; j < 4; ++j)
-                            if (j < kleft) r[p][j] = __ldg(q + j);
-                    }
-                }
-            } else {  // 4 consecutive x of row k
-                const int64_t xleft = xext - gx[p];
-                if (kof[p] < krem && xleft > 0) {
-                    if (vec && xleft >= 4) {
-                        const float4 v = __ldg(reinterpret_cast<const float4*>(q));
-                        r[p][0] = v.x; r[p][1] = v.y; r[p][2] = v.z; r[p][3] = v.w;
-                    } else {
-#pragma unroll
-                        for (int j = 0; j < 4; ++j)
-                            if (j < xleft) r[p][j] = __ldg(q + j);
-                    }
+                    for (int j = 0; j < 4; ++j)
+                        if (j < kleft) r[p][j] = __ldg(q + (KCONTIG ? j : j * ld));
                 }
             }
             ptr[p] = q + step;
@@ -175,24 +164,12 @@ struct Loader {
         for (int p = 0; p < kGroups; ++p) {
             int x, k;
             coords(tid, p, x, k);
-            if constexpr (P::kPerWord == 1) {  // TF32: one word per value
-                if (KCONTIG) {
-                    *reinterpret_cast<uint4*>(s + x * kRow + k) =
-                        make_uint4(P::pack1(r[p][0]), P::pack1(r[p][1]), P::pack1(r[p][2]), P::pack1(r[p][3]));
-                } else {
-#pragma unroll
-                    for (int j = 0; j < 4; ++j) s[(x + j) * kRow + k] = P::pack1(r[p][j]);
-                }
-            } else {  // BF16: two values per word
-                if (KCONTIG) {
-                    *reinterpret_cast<uint2*>(s + x * kRow + k / 2) =
-                        make_uint2(P::pack2(r[p][0], r[p][1]), P::pack2(r[p][2], r[p][3]));
-                } else {
-                    unsigned short* h = reinterpret_cast<unsigned short*>(s);
-#pragma unroll
-                    for (int j = 0; j < 4; ++j) h[(x + j) * 2 * kRow + k] = P::pack_half(r[p][j]);
-                }
-            }
+            if constexpr (P::kPerWord == 1)  // TF32: one word per value
+                *reinterpret_cast<uint4*>(s + x * kRow + k) =
+                    make_uint4(P::pack1(r[p][0]), P::pack1(r[p][1]), P::pack1(r[p][2]), P::pack1(r[p][3]));
+            else  // BF16: two values per word
+                *reinterpret_cast<uint2*>(s + x * kRow + k / 2) =
+                    make_uint2(P::pack2(r[p][0], r[p][1]), P::pack2(r[p][2], r[p][3]));
         }
     }
 };
