@@ -102,48 +102,62 @@ struct PackedFilter {
     std::int64_t kin, panels, stride;  // stride: floats per transform point (64-byte multiple)
 };
 
+// The blocking of forward_pass: T tiles per block; V (T x P x cp) and M (T x P x op), tile-major
+// (a row of the point xi GEMM is P points long), and one task's slot of V, M and the gather
+// scratch.
+struct ForwardBlocks {
+    std::int64_t P, cp, op, T, v_row, m_row, v_size, m_size, slot;
+};
+
+ForwardBlocks forward_blocks(const WinogradShape& s, const MicroKernel& uk, const PackedFilter& pf) {
+    ForwardBlocks b;
+    b.P = points(s);
+    b.cp = ceil_div(s.c, 16) * 16;
+    b.op = pf.panels * uk.nr;
+    b.T = block_tiles(b.P * (b.cp + b.op), uk.mr);
+    b.v_row = padded_row(s, b.cp);
+    b.m_row = padded_row(s, b.op);
+    b.v_size = b.T * b.v_row;
+    b.m_size = b.T * b.m_row;
+    b.slot = b.v_size + b.m_size + b.P * b.cp;
+    return b;
+}
+
+// Workspace for the packed filter and forward_pass's slots, for up to 2 x threads tasks.
+float* forward_workspace(const ForwardBlocks& b, const PackedFilter& pf) {
+    const std::int64_t tasks = std::int64_t(kTasksPerThread) * num_threads();
+    return tl_work.floats(std::size_t(b.P * pf.stride + tasks * b.slot));
+}
+
 // y = act(conv3x3(x masked) + bias) on shape s (the forward and, transposed, backward-data);
-// u: the packed transformed filter (P x s.c x op, pf.stride floats per point).
-void forward_pass(const WinogradShape& s, const MicroKernel& uk, const float* x, const float* mask, const float* bias,
-                  bool relu, float* y, float* work, const PackedFilter& pf) {
-    const std::int64_t C = s.c, cp = ceil_div(C, 16) * 16, NR = uk.nr, MR = uk.mr, op = pf.panels * NR;
-    const std::int64_t P = points(s), T = block_tiles(P * (cp + op), uk.mr);
+// work: forward_workspace's, starting with the packed transformed filter (P x s.c x op,
+// pf.stride floats per point).
+void forward_pass(const WinogradShape& s, const MicroKernel& uk, const ForwardBlocks& b, const float* x,
+                  const float* mask, const float* bias, bool relu, float* y, float* work, const PackedFilter& pf) {
+    const std::int64_t C = s.c, NR = uk.nr, MR = uk.mr, P = b.P, T = b.T;
     const std::int64_t count_all = tiles(s), blocks = ceil_div(count_all, T);
     const Split sp = split(blocks);
-    // V (T x P x cp) and M (T x P x op), tile-major: a row of the point xi GEMM is P points long.
-    const std::int64_t v_row = padded_row(s, cp), m_row = padded_row(s, op);
-    const std::int64_t v_size = T * v_row, m_size = T * m_row, scratch_size = P * cp;
-    const std::int64_t slot = v_size + m_size + scratch_size;
     const float* u = work;
     float* slots = work + P * pf.stride;
     const WinogradTransforms& t = transforms(s);
     parallel_for(sp.tasks, sp.threads, [&](std::int64_t task) {
-        float* v = slots + task * slot;
-        float* m = v + v_size;
-        float* scratch = m + m_size;
+        float* v = slots + task * b.slot;
+        float* m = v + b.v_size;
+        float* scratch = m + b.m_size;
         const Epilogue ep;
         for (std::int64_t blk = blocks * task / sp.tasks; blk < blocks * (task + 1) / sp.tasks; ++blk) {
             const std::int64_t t0 = blk * T, count = std::min(T, count_all - t0), rows = ceil_div(count, MR) * MR;
-            t.input(s, x, mask, t0, count, rows, v, v_row, scratch);
+            t.input(s, x, mask, t0, count, rows, v, b.v_row, scratch);
             for (std::int64_t xi = 0; xi < P; ++xi)
                 for (std::int64_t j = 0; j < pf.panels; ++j) {
                     const float* bp = u + xi * pf.stride + j * C * NR;
                     for (std::int64_t r0 = 0; r0 < rows; r0 += MR)
-                        uk.fn_rows(C, v + r0 * v_row + xi * cp, v_row, 1, bp, m + r0 * m_row + xi * op + j * NR,
-                                   m_row, int(MR), int(NR), ep);
+                        uk.fn_rows(C, v + r0 * b.v_row + xi * b.cp, b.v_row, 1, bp,
+                                   m + r0 * b.m_row + xi * b.op + j * NR, b.m_row, int(MR), int(NR), ep);
                 }
-            t.output(s, m, op, m_row, bias, relu, t0, count, y);
+            t.output(s, m, b.op, b.m_row, bias, relu, t0, count, y);
         }
     });
-}
-
-// Workspace for the packed filter and forward_pass's buffers, for up to 2 x threads tasks.
-float* forward_workspace(const WinogradShape& s, const MicroKernel& uk, const PackedFilter& pf) {
-    const std::int64_t P = points(s), cp = ceil_div(s.c, 16) * 16, op = pf.panels * uk.nr;
-    const std::int64_t T = block_tiles(P * (cp + op), uk.mr);
-    const std::int64_t slot = T * padded_row(s, cp) + T * padded_row(s, op) + P * cp;
-    const std::int64_t tasks = std::int64_t(kTasksPerThread) * num_threads();
-    return tl_work.floats(std::size_t(P * pf.stride + tasks * slot));
 }
 
 }  // namespace
@@ -160,10 +174,11 @@ void winograd_forward(const ConvGeometry& g, const float* x, const float* w, con
     const MicroKernel uk = microkernel_for(g.o);
     const std::int64_t panels = ceil_div(g.o, uk.nr);
     const PackedFilter pf{g.c, panels, panels * g.c * uk.nr};
-    float* work = forward_workspace(s, uk, pf);
+    const ForwardBlocks b = forward_blocks(s, uk, pf);
+    float* work = forward_workspace(b, pf);
     // U from w (3, 3, C, O): tap stride C*O, input channel stride O, output channel stride 1.
     transforms(s).filter(w, g.c * g.o, g.o, 1, g.c, g.o, uk.nr, work, pf.stride);
-    forward_pass(s, uk, x, nullptr, bias, act == Activation::relu, y, work, pf);
+    forward_pass(s, uk, b, x, nullptr, bias, act == Activation::relu, y, work, pf);
 }
 
 void winograd_backward_data(const ConvGeometry& g, const float* dy, const float* y, const float* w, float* dx) {
@@ -173,11 +188,12 @@ void winograd_backward_data(const ConvGeometry& g, const float* dy, const float*
     const MicroKernel uk = microkernel_for(g.c);
     const std::int64_t panels = ceil_div(g.c, uk.nr);
     const PackedFilter pf{g.o, panels, panels * g.o * uk.nr};
-    float* work = forward_workspace(s, uk, pf);
+    const ForwardBlocks b = forward_blocks(s, uk, pf);
+    float* work = forward_workspace(b, pf);
     // Rotated tap (kh, kw) is w's tap (2 - kh, 2 - kw): start at tap 8 and step back; input
     // channel o has stride 1 in w, output channel c stride O.
     transforms(s).filter(w + 8 * g.c * g.o, -g.c * g.o, 1, g.o, g.o, g.c, uk.nr, work, pf.stride);
-    forward_pass(s, uk, dy, y, nullptr, false, dx, work, pf);
+    forward_pass(s, uk, b, dy, y, nullptr, false, dx, work, pf);
 }
 
 void winograd_backward_filter(const ConvGeometry& g, const float* x, const float* dy, const float* y, float* dw,
